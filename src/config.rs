@@ -1,0 +1,279 @@
+//! Settings: read from the environment (and `.env`) once at start-up, checked, and typed.
+//!
+//! Nothing else in the crate reads the environment; a bad value stops start-up
+//! with one line naming the variable.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use jsonwebtoken::Algorithm;
+
+/// Which database `DATABASE_URL` selects.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A `postgres://` or `postgresql://` URL, passed to libpq as given.
+    Postgres(String),
+    /// A SQLite database file (created if missing).
+    Sqlite(PathBuf),
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let raw = raw.trim();
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(Self::Postgres(raw.to_owned()));
+        }
+        let path = raw.strip_prefix("sqlite://").unwrap_or(raw);
+        if path.is_empty() || path == ":memory:" || path.starts_with("file::memory:") {
+            // Every pooled connection would get a database of its own.
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "give a SQLite file path or a postgres:// URL (in-memory SQLite cannot be shared by a pool)",
+            ));
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Self::Postgres(_) => "postgres",
+            Self::Sqlite(_) => "sqlite",
+        }
+    }
+}
+
+/// Prints the target without any password the URL may carry.
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite {}", path.display()),
+            Self::Postgres(url) => {
+                let after_scheme = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+                let host_part = after_scheme
+                    .rsplit_once('@')
+                    .map_or(after_scheme, |(_, host)| host);
+                write!(f, "postgres {host_part}")
+            }
+        }
+    }
+}
+
+/// The JWT signing key. Never printed.
+#[derive(Clone)]
+pub struct SecretKey {
+    bytes: Vec<u8>,
+    generated: bool,
+}
+
+impl SecretKey {
+    pub fn new(value: &str) -> Self {
+        Self {
+            bytes: value.as_bytes().to_vec(),
+            generated: false,
+        }
+    }
+
+    /// A random key for this process only: tokens die with it.
+    pub fn random() -> Result<Self, ConfigError> {
+        let mut bytes = vec![0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| {
+            ConfigError::new(
+                "SECRET_KEY",
+                format!("unset, and no randomness to make one: {e}"),
+            )
+        })?;
+        Ok(Self {
+            bytes,
+            generated: true,
+        })
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn is_generated(&self) -> bool {
+        self.generated
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey(**redacted**)")
+    }
+}
+
+/// `CORS_ORIGINS`: `*` or an explicit list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    Any,
+    List(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: DatabaseUrl,
+    /// Most connections the pool opens (`DATABASE_POOL_SIZE`).
+    pub pool_size: u32,
+    /// How long a request waits for a pooled connection before a 503
+    /// (`DATABASE_POOL_TIMEOUT_SECONDS`).
+    pub pool_timeout: Duration,
+    pub secret_key: SecretKey,
+    pub algorithm: Algorithm,
+    /// Lifetime of an access token (`ACCESS_TOKEN_EXPIRE_MINUTES`). Tests may
+    /// set it below a minute; the environment only takes whole minutes.
+    pub token_ttl: TimeDelta,
+    pub bcrypt_cost: u32,
+    pub host: String,
+    pub port: u16,
+    pub cors_origins: CorsOrigins,
+    /// HTTP worker threads; `None` lets actix pick one per core.
+    pub workers: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid setting {name}: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(name: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            name,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads `.env` (the environment wins over it), then the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => return Err(ConfigError::new(".env", e.to_string())),
+        }
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds settings from any variable lookup, so tests need not touch the
+    /// process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+
+        let database_url =
+            DatabaseUrl::parse(&var("DATABASE_URL").unwrap_or_else(|| "postapi.db".into()))?;
+        let secret_key = match lookup("SECRET_KEY").filter(|value| !value.is_empty()) {
+            Some(value) => SecretKey::new(&value),
+            None => SecretKey::random()?,
+        };
+        let algorithm = match var("ALGORITHM").as_deref().map(str::trim) {
+            None | Some("HS256") => Algorithm::HS256,
+            Some("HS384") => Algorithm::HS384,
+            Some("HS512") => Algorithm::HS512,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "ALGORITHM",
+                    format!("{other:?} is not supported; use HS256, HS384 or HS512"),
+                ));
+            }
+        };
+        let minutes: i64 = parse_number(
+            &var,
+            "ACCESS_TOKEN_EXPIRE_MINUTES",
+            30,
+            1..=i64::from(u32::MAX),
+        )?;
+        let token_ttl = TimeDelta::try_minutes(minutes)
+            .ok_or_else(|| ConfigError::new("ACCESS_TOKEN_EXPIRE_MINUTES", "too large"))?;
+        let cors_origins = match var("CORS_ORIGINS") {
+            None => CorsOrigins::Any,
+            Some(raw) => {
+                let origins: Vec<String> = raw
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|o| !o.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if origins.iter().any(|o| o == "*") {
+                    CorsOrigins::Any
+                } else {
+                    CorsOrigins::List(origins)
+                }
+            }
+        };
+
+        Ok(Self {
+            database_url,
+            pool_size: parse_number(&var, "DATABASE_POOL_SIZE", 10, 1..=1000)?,
+            pool_timeout: Duration::from_secs(parse_number(
+                &var,
+                "DATABASE_POOL_TIMEOUT_SECONDS",
+                5,
+                1..=600,
+            )?),
+            secret_key,
+            algorithm,
+            token_ttl,
+            bcrypt_cost: parse_number(&var, "BCRYPT_COST", bcrypt::DEFAULT_COST, 4..=31)?,
+            host: var("HOST").map_or_else(|| "127.0.0.1".to_owned(), |h| h.trim().to_owned()),
+            port: parse_number(&var, "PORT", 8000, 0..=u16::MAX)?,
+            cors_origins,
+            workers: None,
+        })
+    }
+
+    /// Lines worth a warning at start-up (never the key itself).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.secret_key.is_generated() {
+            warnings.push(
+                "SECRET_KEY is not set: using a random key for this process; tokens will not survive a restart"
+                    .to_owned(),
+            );
+        } else if self.secret_key.as_bytes().len() < 32 {
+            warnings
+                .push("SECRET_KEY is shorter than 32 bytes: use a longer random key".to_owned());
+        }
+        warnings
+    }
+}
+
+fn parse_number<T>(
+    var: impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+{
+    let Some(raw) = var(name) else {
+        return Ok(default);
+    };
+    let value: T = raw
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::new(name, format!("{raw:?} is not a whole number")))?;
+    if !range.contains(&value) {
+        return Err(ConfigError::new(
+            name,
+            format!(
+                "{value} is out of range ({}..={})",
+                range.start(),
+                range.end()
+            ),
+        ));
+    }
+    Ok(value)
+}

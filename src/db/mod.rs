@@ -1,0 +1,10 @@
+//! The database layer: connections and pool, row types, and one module of
+//! plain synchronous queries per table.
+
+pub mod models;
+pub mod pool;
+pub mod posts;
+pub mod users;
+pub mod votes;
+
+pub use pool::{DbConnection, DbPool, run, write_transaction};

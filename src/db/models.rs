@@ -1,0 +1,78 @@
+//! Row types: what the queries read and write. Response shapes live with the
+//! routes; the password hash has no way into them.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::schema::{posts, users, votes};
+
+/// A user as the rest of the application sees it: no password hash.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct User {
+    pub id: i32,
+    pub email: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// The columns of [`User`], in its field order.
+pub const USER_COLUMNS: (users::id, users::email, users::created_at) =
+    (users::id, users::email, users::created_at);
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    pub email: &'a str,
+    pub password_hash: &'a str,
+    pub created_at: NaiveDateTime,
+}
+
+/// What login needs to check a password.
+#[derive(Debug, Queryable)]
+pub struct Credentials {
+    pub user_id: i32,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct Post {
+    pub id: i32,
+    pub title: String,
+    pub content: String,
+    pub published: bool,
+    pub created_at: NaiveDateTime,
+    pub owner_id: i32,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = posts)]
+pub struct NewPost<'a> {
+    pub title: &'a str,
+    pub content: &'a str,
+    pub published: bool,
+    pub created_at: NaiveDateTime,
+    pub owner_id: i32,
+}
+
+/// A full replace of what an owner may change.
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = posts)]
+pub struct PostChanges<'a> {
+    pub title: &'a str,
+    pub content: &'a str,
+    pub published: bool,
+}
+
+/// A post with its owner and vote count, as every post route answers.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct PostWithVotes {
+    pub post: Post,
+    pub owner: User,
+    pub votes: i64,
+}
+
+#[derive(Debug, Clone, Copy, Insertable)]
+#[diesel(table_name = votes)]
+pub struct Vote {
+    pub user_id: i32,
+    pub post_id: i32,
+}

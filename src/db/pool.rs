@@ -1,0 +1,206 @@
+//! Connections to either database, the r2d2 pool over them, migrations, and
+//! the helpers that run queries off the async executor.
+
+use std::time::Duration;
+
+use actix_web::web;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, ConnectionError};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::{DatabaseUrl, Settings};
+use crate::error::AppError;
+
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// How long SQLite waits for another writer before giving up with "database is locked".
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+/// How long libpq may take to connect, unless the URL says otherwise.
+const POSTGRES_CONNECT_TIMEOUT_SECS: u32 = 5;
+
+/// A connection to whichever database `DATABASE_URL` chose.
+// SQLite stays last: the derive tries variants in order.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+pub type DbPool = r2d2::Pool<ConnectionManager>;
+pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
+
+/// Opens connections of the configured backend directly, so a failure reports
+/// libpq's or SQLite's own words (the derived `establish` would hide them
+/// behind the last backend it tried), and sets SQLite up on every connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionManager {
+    target: DatabaseUrl,
+}
+
+impl ConnectionManager {
+    pub fn new(target: DatabaseUrl) -> Self {
+        let target = match target {
+            DatabaseUrl::Postgres(url) => DatabaseUrl::Postgres(with_connect_timeout(&url)),
+            sqlite => sqlite,
+        };
+        Self { target }
+    }
+
+    pub fn establish(&self) -> Result<DbConnection, ConnectionError> {
+        match &self.target {
+            DatabaseUrl::Postgres(url) => PgConnection::establish(url).map(DbConnection::Postgres),
+            DatabaseUrl::Sqlite(path) => {
+                let path = path.to_str().ok_or_else(|| {
+                    ConnectionError::BadConnection("the SQLite path is not valid UTF-8".into())
+                })?;
+                let mut conn = SqliteConnection::establish(path)?;
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
+                     PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON;"
+                ))
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl r2d2::ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = ConnectionError;
+
+    fn connect(&self) -> Result<DbConnection, ConnectionError> {
+        self.establish()
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectionError> {
+        conn.batch_execute("SELECT 1")
+            .map_err(ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        <DbConnection as TransactionManager<DbConnection>>::is_broken_transaction_manager(conn)
+    }
+}
+
+/// Adds libpq's `connect_timeout` unless the URL sets one, so an unreachable
+/// server fails start-up in seconds rather than hanging.
+fn with_connect_timeout(url: &str) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_owned();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}connect_timeout={POSTGRES_CONNECT_TIMEOUT_SECS}")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseSetupError {
+    #[error("cannot connect to the database ({target}): {source}")]
+    Connect {
+        target: String,
+        source: ConnectionError,
+    },
+    #[error("cannot apply migrations to the database ({target}): {message}")]
+    Migrate { target: String, message: String },
+    #[error("cannot build the connection pool: {0}")]
+    Pool(#[from] r2d2::Error),
+}
+
+/// Connects once (so a bad URL fails with the database's own words), applies
+/// pending migrations, then builds the pool.
+pub fn connect_and_migrate(settings: &Settings) -> Result<DbPool, DatabaseSetupError> {
+    let manager = ConnectionManager::new(settings.database_url.clone());
+    let target = settings.database_url.to_string();
+    let mut first = manager
+        .establish()
+        .map_err(|source| DatabaseSetupError::Connect {
+            target: target.clone(),
+            source,
+        })?;
+    run_migrations(&mut first)
+        .map_err(|message| DatabaseSetupError::Migrate { target, message })?;
+    drop(first);
+
+    let pool = r2d2::Pool::builder()
+        .max_size(settings.pool_size)
+        .min_idle(Some(settings.pool_size.min(2)))
+        .connection_timeout(settings.pool_timeout)
+        .idle_timeout(Some(Duration::from_secs(600)))
+        .build(manager)?;
+    Ok(pool)
+}
+
+/// Applies the pending migrations of the connection's backend. On PostgreSQL an
+/// advisory lock keeps instances starting together from migrating at once.
+pub fn run_migrations(conn: &mut DbConnection) -> Result<(), String> {
+    const MIGRATION_LOCK: &str = "SELECT pg_advisory_lock(7370651)";
+    const MIGRATION_UNLOCK: &str = "SELECT pg_advisory_unlock(7370651)";
+    match conn {
+        DbConnection::Postgres(pg) => {
+            pg.batch_execute(MIGRATION_LOCK)
+                .map_err(|e| e.to_string())?;
+            let applied = pg
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(drop)
+                .map_err(|e| e.to_string());
+            pg.batch_execute(MIGRATION_UNLOCK)
+                .map_err(|e| e.to_string())?;
+            applied
+        }
+        DbConnection::Sqlite(sqlite) => sqlite
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(drop)
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// Runs `query` with a pooled connection on actix's blocking thread pool, so
+/// neither waiting for a connection nor the query itself stalls the executor.
+pub async fn run<T, F>(pool: &DbPool, query: F) -> Result<T, AppError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    web::block(move || {
+        let mut conn = pool.get()?;
+        query(&mut conn)
+    })
+    .await?
+}
+
+/// Runs `work` in a transaction that takes the write lock up front.
+///
+/// SQLite's default deferred transaction reads under a shared lock and fails
+/// with "database is locked" (without waiting) when it later tries to write
+/// while another writer went first; `BEGIN IMMEDIATE` waits for the lock
+/// instead. PostgreSQL gets an ordinary transaction.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConnection::Sqlite(sqlite) => {
+            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?
+        }
+        DbConnection::Postgres(pg) => AnsiTransactionManager::begin_transaction(pg)?,
+    }
+    match work(conn) {
+        Ok(value) => {
+            <DbConnection as TransactionManager<DbConnection>>::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            // The work's error is the one worth reporting; a failed rollback
+            // marks the connection broken and r2d2 discards it.
+            let _ = <DbConnection as TransactionManager<DbConnection>>::rollback_transaction(conn);
+            Err(error)
+        }
+    }
+}

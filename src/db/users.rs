@@ -1,0 +1,39 @@
+//! Queries on `users`.
+
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::models::{Credentials, NewUser, USER_COLUMNS, User};
+use crate::schema::users;
+
+/// Inserts a user; a taken email is a unique violation.
+pub fn insert(conn: &mut DbConnection, new_user: &NewUser<'_>) -> QueryResult<User> {
+    diesel::insert_into(users::table)
+        .values(new_user)
+        .returning(USER_COLUMNS)
+        .get_result(conn)
+}
+
+pub fn find(conn: &mut DbConnection, id: i32) -> QueryResult<Option<User>> {
+    users::table
+        .find(id)
+        .select(USER_COLUMNS)
+        .first(conn)
+        .optional()
+}
+
+pub fn exists(conn: &mut DbConnection, id: i32) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(users::table.find(id))).get_result(conn)
+}
+
+/// Looks up by an email already normalised (trimmed, lower-cased).
+pub fn credentials_by_email(
+    conn: &mut DbConnection,
+    email: &str,
+) -> QueryResult<Option<Credentials>> {
+    users::table
+        .filter(users::email.eq(email))
+        .select((users::id, users::password_hash))
+        .first(conn)
+        .optional()
+}

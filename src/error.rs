@@ -1,0 +1,136 @@
+//! The one error type: every failure a request can meet, and its HTTP answer.
+//!
+//! Bodies are always `{"detail": ...}`; a 500 or 503 says nothing of its cause,
+//! which goes to the log instead.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::validation::FieldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// 422 in FastAPI's shape: a list of field errors.
+    #[error("validation failed: {0:?}")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401; `token_given` picks the RFC 6750 `error=` attribute.
+    #[error("Could not validate credentials")]
+    Unauthorized { token_given: bool },
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("Method Not Allowed")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("Request body too large")]
+    PayloadTooLarge,
+    /// 503: the database cannot be reached or the pool is exhausted.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// 500: a bug or an unexpected database answer.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn invalid_token() -> Self {
+        Self::Unauthorized { token_given: true }
+    }
+
+    pub fn validation(error: FieldError) -> Self {
+        Self::Validation(vec![error])
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let detail = match self {
+            // Serialised straight from the structs, so keys keep FastAPI's order.
+            Self::Validation(errors) => {
+                return HttpResponse::build(status).json(ValidationBody { detail: errors });
+            }
+            Self::Unavailable(cause) => {
+                log::error!("503 Service Unavailable: {cause}");
+                json!("Service Unavailable: the database cannot be reached")
+            }
+            Self::Internal(cause) => {
+                log::error!("500 Internal Server Error: {cause}");
+                json!("Internal Server Error")
+            }
+            other => json!(other.to_string()),
+        };
+        let mut response = HttpResponse::build(status);
+        if let Self::Unauthorized { token_given } = self {
+            let challenge = if *token_given {
+                r#"Bearer error="invalid_token""#
+            } else {
+                "Bearer"
+            };
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            ));
+        }
+        response.json(json!({ "detail": detail }))
+    }
+}
+
+fn response_with(status: StatusCode) -> actix_web::HttpResponseBuilder {
+    HttpResponse::build(status)
+}
+
+#[derive(Serialize)]
+struct ValidationBody<'a> {
+    detail: &'a [FieldError],
+}
+
+impl From<DieselError> for AppError {
+    fn from(error: DieselError) -> Self {
+        match error {
+            DieselError::NotFound => Self::NotFound("Not Found".into()),
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                Self::Conflict("Resource already exists".into())
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                Self::Unavailable(info.message().to_owned())
+            }
+            other => Self::Internal(format!("database: {other}")),
+        }
+    }
+}
+
+impl From<r2d2::Error> for AppError {
+    fn from(error: r2d2::Error) -> Self {
+        Self::Unavailable(format!("connection pool: {error}"))
+    }
+}
+
+impl From<actix_web::error::BlockingError> for AppError {
+    fn from(error: actix_web::error::BlockingError) -> Self {
+        Self::Internal(format!("blocking pool: {error}"))
+    }
+}

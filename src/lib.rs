@@ -1,0 +1,20 @@
+//! postapi: the posts/users/votes API of the FastAPI course, on actix-web and
+//! Diesel, serving SQLite or PostgreSQL from one binary.
+//!
+//! - [`config`]: settings, read once at start-up.
+//! - [`startup`]: the app and server, shared by `main` and the tests.
+//! - [`db`]: pool, migrations and queries; [`schema`] is Diesel's table list.
+//! - [`auth`]: passwords, tokens and the bearer-token middleware.
+//! - [`routes`]: one module of handlers per resource.
+//! - [`error`]: the one error type; [`validation`]: FastAPI-shaped 422s.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod logging;
+pub mod routes;
+pub mod schema;
+pub mod startup;
+pub mod validation;

@@ -1,0 +1,64 @@
+//! Log output in uvicorn's shape (`INFO:     message`), and the access line
+//! written for every request.
+
+use std::io::Write;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Version;
+use actix_web::middleware::Next;
+
+/// Installs the logger; `RUST_LOG` filters, `info` by default. Safe to call twice.
+pub fn init() {
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format(|out, record| {
+            let level = match record.level() {
+                log::Level::Warn => "WARNING",
+                other => other.as_str(),
+            };
+            writeln!(out, "{:<10}{}", format!("{level}:"), record.args())
+        })
+        .try_init();
+}
+
+/// One line a request: `127.0.0.1:63400 - "DELETE /posts/1 HTTP/1.1" 204 No Content`.
+/// It reads the request before any rewriting, so it logs what the client sent.
+pub async fn access_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if !log::log_enabled!(target: "postapi::access", log::Level::Info) {
+        return next.call(req).await;
+    }
+    let peer = req
+        .peer_addr()
+        .map_or_else(|| "-".to_owned(), |addr| addr.to_string());
+    let request_line = format!(
+        "{} {} {}",
+        req.method(),
+        req.uri().path_and_query().map_or("/", |pq| pq.as_str()),
+        http_version(req.version())
+    );
+    let response = next.call(req).await;
+    let status = match &response {
+        Ok(response) => response.status(),
+        Err(error) => error.as_response_error().status_code(),
+    };
+    log::info!(
+        target: "postapi::access",
+        "{peer} - \"{request_line}\" {} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    response
+}
+
+fn http_version(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
+    }
+}

@@ -1,0 +1,47 @@
+//! `postapi`: read the settings, build the server, serve until stopped.
+
+use std::process::ExitCode;
+
+use postapi::config::Settings;
+use postapi::startup::Application;
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    // `.env` first, so that RUST_LOG may come from it.
+    let settings = Settings::from_env();
+    postapi::logging::init();
+    let settings = match settings {
+        Ok(settings) => settings,
+        Err(error) => {
+            log::error!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for warning in settings.warnings() {
+        log::warn!("{warning}");
+    }
+
+    let host = settings.host.clone();
+    let database = settings.database_url.to_string();
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(error) => {
+            log::error!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    log::info!(
+        "postapi serving {database} on http://{host}:{} (Press CTRL+C to quit)",
+        app.port()
+    );
+    match app.run_until_stopped().await {
+        Ok(()) => {
+            log::info!("Shutdown complete.");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            log::error!("server stopped: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The OpenAPI document, generated from the handlers, and Swagger UI served
+//! from the files compiled into the binary (no network needed).
+
+use std::sync::Arc;
+
+use actix_web::http::header::ContentType;
+use actix_web::{HttpResponse, web};
+use utoipa::openapi::security::{
+    Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme,
+};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::Config;
+
+use crate::error::AppError;
+use crate::routes::{login, posts, root, users, votes};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "postapi",
+        description = "The posts/users/votes API of the FastAPI course, in Rust.",
+    ),
+    paths(
+        root::root,
+        root::health,
+        users::create_user,
+        users::get_user,
+        login::login,
+        posts::list_posts,
+        posts::get_post,
+        posts::create_post,
+        posts::update_post,
+        posts::delete_post,
+        votes::vote,
+    ),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "root", description = "Liveness"),
+        (name = "users", description = "Sign up and look up users"),
+        (name = "authentication", description = "Trade credentials for a bearer token"),
+        (name = "posts", description = "Posts, with their owner and vote count"),
+        (name = "votes", description = "Vote on posts"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The schemes the protected operations accept: the OAuth2 password flow (so
+/// Swagger's Authorize button logs in through `/login`) or a pasted JWT.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "OAuth2PasswordBearer",
+            SecurityScheme::OAuth2(OAuth2::new([Flow::Password(Password::new(
+                "/login",
+                Scopes::new(),
+            ))])),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as served at `/openapi.json`, rendered once at start-up.
+pub struct OpenApiJson(pub String);
+
+impl OpenApiJson {
+    pub fn render() -> Result<Self, serde_json::Error> {
+        ApiDoc::openapi().to_pretty_json().map(Self)
+    }
+}
+
+pub async fn openapi_json(document: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(document.0.clone())
+}
+
+pub fn swagger_config() -> Arc<Config<'static>> {
+    Arc::new(Config::new(["/openapi.json"]).persist_authorization(true))
+}
+
+/// `GET /docs`: Swagger UI's page. Its assets are linked relatively, so the
+/// page names `/docs/` as its base whether or not the URL had the slash.
+pub async fn swagger_index(
+    config: web::Data<Arc<Config<'static>>>,
+) -> Result<HttpResponse, AppError> {
+    let page = swagger_file("index.html", &config)?;
+    let html = String::from_utf8_lossy(&page.bytes).replacen(
+        "<head>",
+        "<head>\n    <base href=\"/docs/\">",
+        1,
+    );
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::html())
+        .body(html))
+}
+
+/// `GET /docs/{file}`: Swagger UI's scripts, styles and initialiser.
+pub async fn swagger_asset(
+    file: web::Path<String>,
+    config: web::Data<Arc<Config<'static>>>,
+) -> Result<HttpResponse, AppError> {
+    let file = swagger_file(&file, &config)?;
+    Ok(HttpResponse::Ok()
+        .content_type(file.content_type)
+        .body(file.bytes.into_owned()))
+}
+
+fn swagger_file<'a>(
+    path: &str,
+    config: &Arc<Config<'a>>,
+) -> Result<utoipa_swagger_ui::SwaggerFile<'a>, AppError> {
+    let path = if path.is_empty() { "index.html" } else { path };
+    match utoipa_swagger_ui::serve(path, config.clone()) {
+        Ok(Some(file)) => Ok(file),
+        Ok(None) => Err(AppError::NotFound("Not Found".into())),
+        Err(e) => Err(AppError::Internal(format!("swagger ui: {e}"))),
+    }
+}

@@ -1,0 +1,197 @@
+//! `POST /login`: the OAuth2 password form (urlencoded or multipart, as
+//! FastAPI's `OAuth2PasswordRequestForm` takes it) or JSON.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_multipart::Multipart;
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::auth::{PasswordHasher, TokenService};
+use crate::db::{self, DbPool};
+use crate::error::AppError;
+use crate::routes::{ErrorBody, ValidationErrorBody};
+use crate::validation::{BodyFields, FieldError, MAX_BODY_BYTES, parse_json, read_body};
+
+#[derive(Serialize, ToSchema)]
+pub struct Token {
+    pub access_token: String,
+    #[schema(example = "bearer")]
+    pub token_type: String,
+}
+
+/// The JSON form of the credentials; `username` may stand for `email`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the request body; parsing is by hand below
+pub struct LoginJson {
+    #[schema(example = "alice@example.com")]
+    email: String,
+    password: String,
+}
+
+/// The OAuth2 password form, as Swagger's Authorize button sends it.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the request body; parsing is by hand below
+pub struct LoginForm {
+    #[schema(example = "alice@example.com")]
+    username: String,
+    password: String,
+    grant_type: Option<String>,
+}
+
+/// The credentials of a login request, whatever its encoding.
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl FromRequest for Credentials {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let essence = req
+                .mime_type()
+                .ok()
+                .flatten()
+                .map(|mime| mime.essence_str().to_owned());
+            match essence.as_deref() {
+                Some("application/x-www-form-urlencoded") => {
+                    let bytes = read_body(&req, &mut payload).await?;
+                    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
+                        .map_err(|_| {
+                            AppError::BadRequest("There was an error parsing the body".into())
+                        })?;
+                    from_form_fields(pairs)
+                }
+                Some("multipart/form-data") => {
+                    from_form_fields(multipart_fields(&req, payload).await?)
+                }
+                _ => from_json(&parse_json(&read_body(&req, &mut payload).await?)?),
+            }
+        })
+    }
+}
+
+fn from_form_fields(pairs: Vec<(String, String)>) -> Result<Credentials, AppError> {
+    // The last value of a repeated field wins, as in Starlette.
+    let field = |name: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    };
+    let mut errors = Vec::new();
+    let username = field("username").or_else(|| {
+        errors.push(FieldError::missing(&["body", "username"]));
+        None
+    });
+    let password = field("password").or_else(|| {
+        errors.push(FieldError::missing(&["body", "password"]));
+        None
+    });
+    match (username, password) {
+        (Some(username), Some(password)) => Ok(Credentials { username, password }),
+        _ => Err(AppError::Validation(errors)),
+    }
+}
+
+fn from_json(value: &Value) -> Result<Credentials, AppError> {
+    let Value::Object(object) = value else {
+        return Err(AppError::validation(FieldError::new(
+            &["body"],
+            "value is not a valid dict",
+            "type_error.dict",
+        )));
+    };
+    let mut fields = BodyFields::new(object);
+    let name = if object.contains_key("email") || !object.contains_key("username") {
+        "email"
+    } else {
+        "username"
+    };
+    let username = fields.string(name).map(str::to_owned);
+    let password = fields.string("password").map(str::to_owned);
+    let parsed = username
+        .zip(password)
+        .map(|(username, password)| Credentials { username, password });
+    fields.finish(parsed)
+}
+
+/// The text fields of a multipart form, within the body size limit.
+async fn multipart_fields(
+    req: &HttpRequest,
+    payload: Payload,
+) -> Result<Vec<(String, String)>, AppError> {
+    let malformed = || AppError::BadRequest("There was an error parsing the body".into());
+    let mut multipart = Multipart::new(req.headers(), payload);
+    let mut fields = Vec::new();
+    let mut total = 0;
+    while let Some(field) = multipart.next().await {
+        let mut field = field.map_err(|_| malformed())?;
+        let name = field.name().unwrap_or_default().to_owned();
+        let mut value = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|_| malformed())?;
+            total += chunk.len();
+            if total > MAX_BODY_BYTES {
+                return Err(AppError::PayloadTooLarge);
+            }
+            value.extend_from_slice(&chunk);
+        }
+        fields.push((name, String::from_utf8(value).map_err(|_| malformed())?));
+    }
+    Ok(fields)
+}
+
+/// Log in: trade an email and password for an access token.
+#[utoipa::path(
+    post,
+    path = "/login",
+    tag = "authentication",
+    request_body(
+        description = "The OAuth2 password form (`username` is the email) or JSON",
+        content(
+            (LoginForm = "application/x-www-form-urlencoded"),
+            (LoginForm = "multipart/form-data"),
+            (LoginJson = "application/json"),
+        ),
+    ),
+    responses(
+        (status = 200, body = Token),
+        (status = 403, description = "Unknown email or wrong password", body = ErrorBody),
+        (status = 422, body = ValidationErrorBody),
+    )
+)]
+pub async fn login(
+    pool: web::Data<DbPool>,
+    hasher: web::Data<PasswordHasher>,
+    tokens: web::Data<TokenService>,
+    credentials: Credentials,
+) -> Result<HttpResponse, AppError> {
+    let email = credentials.username.trim().to_lowercase();
+    let stored = db::run(&pool, move |conn| {
+        Ok(db::users::credentials_by_email(conn, &email)?)
+    })
+    .await?;
+    let (user_id, stored_hash) = stored.map(|c| (c.user_id, c.password_hash)).unzip();
+    if !hasher.verify(credentials.password, stored_hash).await? {
+        return Err(AppError::Forbidden("Invalid Credentials".into()));
+    }
+    let user_id =
+        user_id.ok_or_else(|| AppError::Internal("verified a password without a user".into()))?;
+    let access_token = tokens.issue(user_id)?;
+    Ok(HttpResponse::Ok().json(Token {
+        access_token,
+        token_type: "bearer".into(),
+    }))
+}

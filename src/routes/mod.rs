@@ -1,0 +1,45 @@
+//! HTTP handlers, one module per resource, with their request and response
+//! shapes.
+
+pub mod docs;
+pub mod login;
+pub mod posts;
+pub mod root;
+pub mod users;
+pub mod votes;
+
+use actix_web::HttpResponse;
+use chrono::NaiveDateTime;
+use serde::{Serialize, Serializer};
+use utoipa::ToSchema;
+
+use crate::error::AppError;
+use crate::validation::FieldError;
+
+/// Every error body but a 422.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    #[schema(example = "post with id: 7 was not found")]
+    pub detail: String,
+}
+
+/// A 422 body, as FastAPI writes it.
+#[derive(Serialize, ToSchema)]
+pub struct ValidationErrorBody {
+    pub detail: Vec<FieldError>,
+}
+
+/// Writes a stored UTC timestamp the way FastAPI does: RFC 3339 with `+00:00`.
+pub fn utc_timestamp<S: Serializer>(at: &NaiveDateTime, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&at.format("%Y-%m-%dT%H:%M:%S%.6f+00:00"))
+}
+
+/// Unknown routes.
+pub async fn not_found() -> Result<HttpResponse, AppError> {
+    Err(AppError::NotFound("Not Found".into()))
+}
+
+/// Known routes asked with a method they do not take.
+pub async fn method_not_allowed() -> Result<HttpResponse, AppError> {
+    Err(AppError::MethodNotAllowed)
+}

@@ -1,0 +1,329 @@
+//! The post routes, all behind the bearer-token middleware.
+
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use chrono::{NaiveDateTime, SubsecRound, Utc};
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::CurrentUser;
+use crate::db::models::{NewPost, PostChanges, PostWithVotes};
+use crate::db::posts::PostFilter;
+use crate::db::{self, DbPool, write_transaction};
+use crate::error::AppError;
+use crate::routes::users::UserOut;
+use crate::routes::{ErrorBody, ValidationErrorBody, utc_timestamp};
+use crate::validation::{
+    BodyFields, FieldError, FromJsonBody, ValidJson, check_chars, check_range, query_pairs,
+};
+
+pub const MAX_TITLE_CHARS: usize = 300;
+pub const MAX_CONTENT_CHARS: usize = 100_000;
+pub const MAX_PAGE_SIZE: i64 = 100;
+
+/// A post with its owner and vote count: the one shape every post route answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PostOut {
+    #[schema(example = 4)]
+    pub id: i32,
+    #[schema(example = "top beaches in florida")]
+    pub title: String,
+    #[schema(example = "something something beaches")]
+    pub content: String,
+    pub published: bool,
+    #[serde(serialize_with = "utc_timestamp")]
+    #[schema(value_type = String, format = DateTime, example = "2021-08-22T19:55:27.727572+00:00")]
+    pub created_at: NaiveDateTime,
+    pub owner_id: i32,
+    pub owner: UserOut,
+    #[schema(example = 0)]
+    pub votes: i64,
+}
+
+impl From<PostWithVotes> for PostOut {
+    fn from(PostWithVotes { post, owner, votes }: PostWithVotes) -> Self {
+        Self {
+            id: post.id,
+            title: post.title,
+            content: post.content,
+            published: post.published,
+            created_at: post.created_at,
+            owner_id: post.owner_id,
+            owner: owner.into(),
+            votes,
+        }
+    }
+}
+
+/// What a client sends to create or fully replace a post.
+#[derive(Debug, ToSchema)]
+pub struct PostIn {
+    /// 1 to 300 characters, not blank.
+    #[schema(example = "top beaches in florida", min_length = 1, max_length = 300)]
+    pub title: String,
+    /// Up to 100,000 characters.
+    #[schema(example = "something something beaches", max_length = 100000)]
+    pub content: String,
+    #[schema(default = true)]
+    pub published: bool,
+}
+
+impl FromJsonBody for PostIn {
+    fn from_fields(fields: &mut BodyFields<'_>) -> Option<Self> {
+        let title = fields.string("title").and_then(|title| {
+            let loc = ["body", "title"];
+            match check_chars(&loc, title, 1, MAX_TITLE_CHARS) {
+                Err(error) => fields.reject(error),
+                Ok(()) if title.trim().is_empty() => fields.reject(FieldError::new(
+                    &loc,
+                    "title must not be blank",
+                    "value_error.blank",
+                )),
+                Ok(()) => Some(title.to_owned()),
+            }
+        });
+        let content = fields.string("content").and_then(|content| {
+            match check_chars(&["body", "content"], content, 0, MAX_CONTENT_CHARS) {
+                Err(error) => fields.reject(error),
+                Ok(()) => Some(content.to_owned()),
+            }
+        });
+        let published = fields.bool_or("published", true);
+        Some(Self {
+            title: title?,
+            content: content?,
+            published: published?,
+        })
+    }
+}
+
+/// `GET /posts` query parameters.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents the query; `ListQuery` parses it
+pub struct ListParams {
+    /// Page size, 0 to 100.
+    #[param(default = 10, minimum = 0, maximum = 100)]
+    limit: Option<i64>,
+    /// Posts to pass over first.
+    #[param(default = 0, minimum = 0)]
+    skip: Option<i64>,
+    /// A literal, case-insensitive substring of the title.
+    #[param(default = "")]
+    search: Option<String>,
+}
+
+/// The validated `GET /posts` query.
+pub struct ListQuery(pub PostFilter);
+
+impl FromRequest for ListQuery {
+    type Error = AppError;
+    type Future = Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(parse_list_query(req).map(ListQuery))
+    }
+}
+
+fn parse_list_query(req: &HttpRequest) -> Result<PostFilter, AppError> {
+    let pairs = query_pairs(req)?;
+    let last = |name: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    };
+    let mut errors = Vec::new();
+    let mut integer = |name: &str, default: i64, min: i64, max: i64| {
+        let loc = ["query", name];
+        let Some(raw) = last(name) else {
+            return default;
+        };
+        match raw.trim().parse::<i64>() {
+            Err(_) => errors.push(FieldError::not_an_integer(&loc)),
+            Ok(value) => match check_range(&loc, value, min, max) {
+                Ok(value) => return value,
+                Err(error) => errors.push(error),
+            },
+        }
+        default
+    };
+    let limit = integer("limit", 10, 0, MAX_PAGE_SIZE);
+    let skip = integer("skip", 0, 0, i64::MAX);
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+    Ok(PostFilter {
+        limit,
+        skip,
+        search: last("search").map(str::to_owned),
+    })
+}
+
+fn not_found(id: i32) -> AppError {
+    AppError::NotFound(format!("post with id: {id} was not found"))
+}
+
+fn does_not_exist(id: i32) -> AppError {
+    AppError::NotFound(format!("post with id: {id} does not exist"))
+}
+
+fn not_yours() -> AppError {
+    AppError::Forbidden("Not authorized to perform requested action".into())
+}
+
+/// Posts, newest first.
+#[utoipa::path(
+    get,
+    path = "/posts",
+    tag = "posts",
+    params(ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<PostOut>),
+        (status = 401, body = ErrorBody),
+        (status = 422, body = ValidationErrorBody),
+    )
+)]
+pub async fn list_posts(
+    pool: web::Data<DbPool>,
+    ListQuery(filter): ListQuery,
+) -> Result<HttpResponse, AppError> {
+    let posts = db::run(&pool, move |conn| Ok(db::posts::list(conn, &filter)?)).await?;
+    Ok(HttpResponse::Ok().json(posts.into_iter().map(PostOut::from).collect::<Vec<_>>()))
+}
+
+#[utoipa::path(
+    get,
+    path = "/posts/{id}",
+    tag = "posts",
+    params(("id" = i32, Path, description = "Post id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = PostOut),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ValidationErrorBody),
+    )
+)]
+pub async fn get_post(
+    pool: web::Data<DbPool>,
+    id: web::Path<i32>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    let post = db::run(&pool, move |conn| Ok(db::posts::find_with_votes(conn, id)?)).await?;
+    Ok(HttpResponse::Ok().json(PostOut::from(post.ok_or_else(|| not_found(id))?)))
+}
+
+/// Create a post owned by the caller.
+#[utoipa::path(
+    post,
+    path = "/posts",
+    tag = "posts",
+    request_body = PostIn,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = PostOut),
+        (status = 401, body = ErrorBody),
+        (status = 422, body = ValidationErrorBody),
+    )
+)]
+pub async fn create_post(
+    pool: web::Data<DbPool>,
+    caller: CurrentUser,
+    ValidJson(input): ValidJson<PostIn>,
+) -> Result<HttpResponse, AppError> {
+    let post = db::run(&pool, move |conn| {
+        let new_post = NewPost {
+            title: &input.title,
+            content: &input.content,
+            published: input.published,
+            created_at: Utc::now().naive_utc().trunc_subsecs(6),
+            owner_id: caller.id,
+        };
+        let id = db::posts::insert(conn, &new_post)?.id;
+        db::posts::find_with_votes(conn, id)?.ok_or_else(|| not_found(id))
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(PostOut::from(post)))
+}
+
+/// Replace a post of the caller's.
+#[utoipa::path(
+    put,
+    path = "/posts/{id}",
+    tag = "posts",
+    params(("id" = i32, Path, description = "Post id")),
+    request_body = PostIn,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = PostOut),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Not the caller's post", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ValidationErrorBody),
+    )
+)]
+pub async fn update_post(
+    pool: web::Data<DbPool>,
+    caller: CurrentUser,
+    id: web::Path<i32>,
+    ValidJson(input): ValidJson<PostIn>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    let post = db::run(&pool, move |conn| {
+        write_transaction(conn, |conn| {
+            let existing = db::posts::find(conn, id)?.ok_or_else(|| does_not_exist(id))?;
+            if existing.owner_id != caller.id {
+                return Err(not_yours());
+            }
+            let changes = PostChanges {
+                title: &input.title,
+                content: &input.content,
+                published: input.published,
+            };
+            db::posts::update(conn, id, &changes)?;
+            db::posts::find_with_votes(conn, id)?.ok_or_else(|| does_not_exist(id))
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(PostOut::from(post)))
+}
+
+/// Delete a post of the caller's, with its votes.
+#[utoipa::path(
+    delete,
+    path = "/posts/{id}",
+    tag = "posts",
+    params(("id" = i32, Path, description = "Post id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Not the caller's post", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ValidationErrorBody),
+    )
+)]
+pub async fn delete_post(
+    pool: web::Data<DbPool>,
+    caller: CurrentUser,
+    id: web::Path<i32>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    db::run(&pool, move |conn| {
+        write_transaction(conn, |conn| {
+            let existing = db::posts::find(conn, id)?.ok_or_else(|| does_not_exist(id))?;
+            if existing.owner_id != caller.id {
+                return Err(not_yours());
+            }
+            db::posts::delete(conn, id)?;
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

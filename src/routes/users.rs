@@ -1,0 +1,168 @@
+//! `POST /users` and `GET /users/{id}`.
+
+use actix_web::{HttpResponse, web};
+use chrono::{NaiveDateTime, SubsecRound, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::PasswordHasher;
+use crate::auth::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
+use crate::db::models::{NewUser, User};
+use crate::db::{self, DbPool};
+use crate::error::AppError;
+use crate::routes::{ErrorBody, ValidationErrorBody, utc_timestamp};
+use crate::validation::{BodyFields, FieldError, FromJsonBody, ValidJson};
+
+/// A user as every route shows one: never a password or hash.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserOut {
+    #[schema(example = 1)]
+    pub id: i32,
+    #[schema(example = "alice@example.com")]
+    pub email: String,
+    #[serde(serialize_with = "utc_timestamp")]
+    #[schema(value_type = String, format = DateTime, example = "2021-08-22T19:55:27.727572+00:00")]
+    pub created_at: NaiveDateTime,
+}
+
+impl From<User> for UserOut {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id,
+            email: user.email,
+            created_at: user.created_at,
+        }
+    }
+}
+
+#[derive(Debug, ToSchema)]
+pub struct UserCreate {
+    /// Stored trimmed and lower-cased; unique regardless of case.
+    #[schema(example = "alice@example.com")]
+    pub email: String,
+    /// 8 to 72 bytes.
+    #[schema(example = "correct horse battery", min_length = 8, max_length = 72)]
+    pub password: String,
+}
+
+impl FromJsonBody for UserCreate {
+    fn from_fields(fields: &mut BodyFields<'_>) -> Option<Self> {
+        let email = fields
+            .string("email")
+            .and_then(|raw| match normalize_email(raw) {
+                Some(email) => Some(email),
+                None => fields.reject(FieldError::new(
+                    &["body", "email"],
+                    "value is not a valid email address",
+                    "value_error.email",
+                )),
+            });
+        let password = fields.string("password").and_then(|password| {
+            let loc = ["body", "password"];
+            if password.len() < MIN_PASSWORD_BYTES {
+                fields.reject(FieldError::too_short(&loc, MIN_PASSWORD_BYTES, "bytes"))
+            } else if password.len() > MAX_PASSWORD_BYTES {
+                fields.reject(FieldError::too_long(&loc, MAX_PASSWORD_BYTES, "bytes"))
+            } else {
+                Some(password.to_owned())
+            }
+        });
+        Some(Self {
+            email: email?,
+            password: password?,
+        })
+    }
+}
+
+/// Trims and lower-cases an address, if it is a valid one with a dotted domain.
+pub fn normalize_email(raw: &str) -> Option<String> {
+    let email = raw.trim().to_lowercase();
+    let (_, domain) = email.rsplit_once('@')?;
+    let dotted = domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.');
+    (dotted && email_address::EmailAddress::is_valid(&email)).then_some(email)
+}
+
+/// Sign up.
+#[utoipa::path(
+    post,
+    path = "/users",
+    tag = "users",
+    request_body = UserCreate,
+    responses(
+        (status = 201, body = UserOut),
+        (status = 409, description = "The email is taken", body = ErrorBody),
+        (status = 422, body = ValidationErrorBody),
+    )
+)]
+pub async fn create_user(
+    pool: web::Data<DbPool>,
+    hasher: web::Data<PasswordHasher>,
+    ValidJson(input): ValidJson<UserCreate>,
+) -> Result<HttpResponse, AppError> {
+    let password_hash = hasher.hash(input.password).await?;
+    let email = input.email;
+    let user = db::run(&pool, move |conn| {
+        let new_user = NewUser {
+            email: &email,
+            password_hash: &password_hash,
+            created_at: Utc::now().naive_utc().trunc_subsecs(6),
+        };
+        db::users::insert(conn, &new_user).map_err(|e| match AppError::from(e) {
+            AppError::Conflict(_) => {
+                AppError::Conflict(format!("User with email: {email} already exists"))
+            }
+            other => other,
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(UserOut::from(user)))
+}
+
+#[utoipa::path(
+    get,
+    path = "/users/{id}",
+    tag = "users",
+    params(("id" = i32, Path, description = "User id")),
+    responses(
+        (status = 200, body = UserOut),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ValidationErrorBody),
+    )
+)]
+pub async fn get_user(
+    pool: web::Data<DbPool>,
+    id: web::Path<i32>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    let user = db::run(&pool, move |conn| Ok(db::users::find(conn, id)?)).await?;
+    let user =
+        user.ok_or_else(|| AppError::NotFound(format!("User with id: {id} does not exist")))?;
+    Ok(HttpResponse::Ok().json(UserOut::from(user)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_email;
+
+    #[test]
+    fn emails_are_trimmed_and_lower_cased() {
+        assert_eq!(
+            normalize_email("  Alice@Example.COM ").as_deref(),
+            Some("alice@example.com")
+        );
+    }
+
+    #[test]
+    fn addresses_without_a_dotted_domain_are_refused() {
+        for bad in [
+            "alice",
+            "alice@",
+            "@example.com",
+            "alice@example",
+            "alice@example.",
+            "a b@example.com",
+        ] {
+            assert_eq!(normalize_email(bad), None, "{bad}");
+        }
+    }
+}
