@@ -99,10 +99,6 @@ impl ResponseError for AppError {
     }
 }
 
-fn response_with(status: StatusCode) -> actix_web::HttpResponseBuilder {
-    HttpResponse::build(status)
-}
-
 #[derive(Serialize)]
 struct ValidationBody<'a> {
     detail: &'a [FieldError],

@@ -1,0 +1,504 @@
+//! The test harness: a real postapi server on a random port, with its own
+//! database (a temporary SQLite file, or a PostgreSQL database created for the
+//! test and dropped after it), a movable clock, and a small HTTP client.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::{Method, StatusCode};
+use chrono::{TimeDelta, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use postapi::clock::{Clock, ManualClock, SystemClock};
+use postapi::config::{DatabaseUrl, Settings};
+use postapi::db::DbConnection;
+use postapi::db::pool::ConnectionManager;
+use postapi::startup::Application;
+use serde_json::{Value, json};
+
+/// The key test servers sign with, so tests can mint their own tokens.
+pub const TEST_SECRET: &str = "test-secret-key-that-is-at-least-32-bytes-long";
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Runs each test body once per backend: `name::on_sqlite` and `name::on_postgres`.
+macro_rules! backend_tests {
+    ($($(#[$meta:meta])* async fn $name:ident($backend:ident: Backend) $body:block)*) => {$(
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($backend: $crate::helpers::Backend) $body
+
+            #[actix_web::test]
+            async fn on_sqlite() {
+                run($crate::helpers::Backend::Sqlite).await
+            }
+
+            #[actix_web::test]
+            async fn on_postgres() {
+                if let Some(backend) = $crate::helpers::Backend::postgres() {
+                    run(backend).await
+                }
+            }
+        }
+    )*};
+}
+pub(crate) use backend_tests;
+
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    /// An admin URL of a server where test databases may be created.
+    Postgres(String),
+}
+
+impl Backend {
+    /// PostgreSQL from `TEST_POSTGRES_URL`; without it, says once (past the
+    /// test harness's output capture) that the PostgreSQL tests are skipped.
+    pub fn postgres() -> Option<Self> {
+        static SKIP_NOTICE: Once = Once::new();
+        match std::env::var("TEST_POSTGRES_URL") {
+            Ok(url) if !url.trim().is_empty() => Some(Self::Postgres(url.trim().to_owned())),
+            _ => {
+                SKIP_NOTICE.call_once(|| {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "\nnote: TEST_POSTGRES_URL is not set: the on_postgres tests pass without running \
+                         (skipped). Set it, e.g. TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres\n"
+                    );
+                });
+                None
+            }
+        }
+    }
+}
+
+/// Where a test's data lives; removed when the test ends.
+pub enum TestDatabase {
+    Sqlite {
+        _dir: tempfile::TempDir,
+        url: DatabaseUrl,
+    },
+    Postgres {
+        admin_url: String,
+        name: String,
+        url: DatabaseUrl,
+    },
+}
+
+impl TestDatabase {
+    pub fn create(backend: &Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = DatabaseUrl::Sqlite(dir.path().join("postapi-test.db"));
+                Self::Sqlite { _dir: dir, url }
+            }
+            Backend::Postgres(admin_url) => {
+                static COUNTER: AtomicU32 = AtomicU32::new(0);
+                let name = format!(
+                    "postapi_test_{}_{}_{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::Relaxed),
+                    Utc::now().timestamp_subsec_micros()
+                );
+                let mut admin = PgConnection::establish(admin_url)
+                    .expect("TEST_POSTGRES_URL must be reachable");
+                admin
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .expect("create the test database");
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map_or(admin_url.as_str(), |(base, _)| base);
+                let url = DatabaseUrl::Postgres(format!("{base}/{name}"));
+                Self::Postgres {
+                    admin_url: admin_url.clone(),
+                    name,
+                    url,
+                }
+            }
+        }
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        match self {
+            Self::Sqlite { url, .. } | Self::Postgres { url, .. } => url,
+        }
+    }
+
+    /// Drops a PostgreSQL test database now, connections and all.
+    pub fn drop_now(&self) {
+        if let Self::Postgres {
+            admin_url, name, ..
+        } = self
+            && let Ok(mut admin) = PgConnection::establish(admin_url)
+        {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        self.drop_now();
+    }
+}
+
+/// Settings for a test server: its own database, a known key, port 0, one
+/// worker, cheap bcrypt.
+pub fn test_settings(database_url: DatabaseUrl) -> Settings {
+    let mut settings = Settings::from_lookup(|name| match name {
+        "SECRET_KEY" => Some(TEST_SECRET.into()),
+        "BCRYPT_COST" => Some("4".into()),
+        "PORT" => Some("0".into()),
+        _ => None,
+    })
+    .expect("test settings are valid");
+    settings.database_url = database_url;
+    settings.workers = Some(1);
+    settings.pool_size = 4;
+    settings.pool_timeout = Duration::from_secs(2);
+    settings
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub settings: Settings,
+    /// The clock the server issues and checks tokens by; see [`TestApp::advance_clock`].
+    pub clock: Arc<ManualClock>,
+    client: awc::Client,
+    server: ServerHandle,
+    // Dropped last: the server must stop before its database goes.
+    pub database: TestDatabase,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Spawns with adjusted settings.
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
+        Self::spawn_inner(backend, adjust, false).await
+    }
+
+    /// Spawns with the real wall clock, for tests that let time pass for real.
+    pub async fn spawn_with_real_clock(
+        backend: Backend,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Self {
+        Self::spawn_inner(backend, adjust, true).await
+    }
+
+    async fn spawn_inner(
+        backend: Backend,
+        adjust: impl FnOnce(&mut Settings),
+        real_clock: bool,
+    ) -> Self {
+        let database = TestDatabase::create(&backend);
+        let mut settings = test_settings(database.url().clone());
+        adjust(&mut settings);
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let server_clock: Arc<dyn Clock> = if real_clock {
+            Arc::new(SystemClock)
+        } else {
+            clock.clone()
+        };
+        let app = Application::build_with_clock(settings.clone(), server_clock)
+            .await
+            .expect("the test app starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let server = app.handle();
+        actix_web::rt::spawn(app.run_until_stopped());
+        let client = awc::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .finish();
+        Self {
+            address,
+            settings,
+            clock,
+            client,
+            server,
+            database,
+        }
+    }
+
+    pub fn advance_clock(&self, by: TimeDelta) {
+        self.clock.advance(by);
+    }
+
+    /// A direct connection to the test's database, for arranging what the
+    /// API cannot (deleting a user, say).
+    pub fn db(&self) -> DbConnection {
+        ConnectionManager::new(self.database.url().clone())
+            .establish()
+            .expect("connect to the test database")
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Body,
+    ) -> TestResponse {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address));
+        if let Some(token) = token {
+            request = request.insert_header((header::AUTHORIZATION, format!("Bearer {token}")));
+        }
+        let sent = match body {
+            Body::None => request.send().await,
+            Body::Json(value) => request.send_json(&value).await,
+            Body::Raw {
+                content_type,
+                bytes,
+            } => {
+                request
+                    .insert_header((header::CONTENT_TYPE, content_type))
+                    .send_body(bytes)
+                    .await
+            }
+        };
+        let mut response = sent.expect("the request reaches the server");
+        let bytes = response
+            .body()
+            .limit(64 * 1024 * 1024)
+            .await
+            .expect("the response body");
+        TestResponse {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: bytes.to_vec(),
+        }
+    }
+
+    /// A request with arbitrary headers and no body.
+    pub async fn client_request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address));
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        let mut response = request
+            .send()
+            .await
+            .expect("the request reaches the server");
+        let bytes = response.body().await.expect("the response body");
+        TestResponse {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: bytes.to_vec(),
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> TestResponse {
+        self.request(Method::GET, path, token, Body::None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> TestResponse {
+        self.request(Method::POST, path, token, Body::Json(body))
+            .await
+    }
+
+    pub async fn put(&self, path: &str, body: Value, token: Option<&str>) -> TestResponse {
+        self.request(Method::PUT, path, token, Body::Json(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> TestResponse {
+        self.request(Method::DELETE, path, token, Body::None).await
+    }
+
+    /// Signs up; panics unless the answer is 201.
+    pub async fn sign_up(&self, email: &str) -> Value {
+        let response = self
+            .post(
+                "/users",
+                json!({ "email": email, "password": PASSWORD }),
+                None,
+            )
+            .await;
+        assert_eq!(
+            response.status,
+            StatusCode::CREATED,
+            "sign up {email}: {}",
+            response.text()
+        );
+        response.json()
+    }
+
+    /// Logs in with the OAuth2 password form; panics unless the answer is 200.
+    pub async fn log_in(&self, email: &str, password: &str) -> String {
+        let response = self
+            .post_form("/login", &[("username", email), ("password", password)])
+            .await;
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "log in {email}: {}",
+            response.text()
+        );
+        response.json()["access_token"]
+            .as_str()
+            .expect("a token")
+            .to_owned()
+    }
+
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> TestResponse {
+        let body = serde_urlencoded::to_string(fields).expect("form encoding");
+        self.request(
+            Method::POST,
+            path,
+            None,
+            Body::raw("application/x-www-form-urlencoded", body),
+        )
+        .await
+    }
+
+    /// A signed-up, logged-in user.
+    pub async fn user(&self, email: &str) -> TestUser {
+        let user = self.sign_up(email).await;
+        let token = self.log_in(email, PASSWORD).await;
+        TestUser {
+            id: user["id"].as_i64().expect("an id"),
+            email: email.to_owned(),
+            token,
+        }
+    }
+
+    /// Creates a post as `user`; panics unless the answer is 201.
+    pub async fn create_post(&self, user: &TestUser, title: &str) -> Value {
+        let response = self
+            .post(
+                "/posts",
+                json!({ "title": title, "content": format!("about {title}") }),
+                user.token(),
+            )
+            .await;
+        assert_eq!(
+            response.status,
+            StatusCode::CREATED,
+            "create post: {}",
+            response.text()
+        );
+        response.json()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stops accepting and closes the pool; the returned future need not be awaited.
+        drop(self.server.stop(false));
+    }
+}
+
+pub struct TestUser {
+    pub id: i64,
+    pub email: String,
+    pub token: String,
+}
+
+impl TestUser {
+    pub fn token(&self) -> Option<&str> {
+        Some(&self.token)
+    }
+}
+
+pub enum Body {
+    None,
+    Json(Value),
+    Raw {
+        content_type: String,
+        bytes: Vec<u8>,
+    },
+}
+
+impl Body {
+    pub fn raw(content_type: &str, bytes: impl Into<Vec<u8>>) -> Self {
+        Self::Raw {
+            content_type: content_type.to_owned(),
+            bytes: bytes.into(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// The `detail` of an error body.
+    pub fn detail(&self) -> Value {
+        self.json()["detail"].clone()
+    }
+
+    /// Asserts a 422 whose first error is at `loc`.
+    #[track_caller]
+    pub fn assert_validation_error(&self, loc: &[&str]) {
+        assert_eq!(
+            self.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            self.text()
+        );
+        let errors = self.detail();
+        let locs: Vec<Value> = errors
+            .as_array()
+            .expect("a list of errors")
+            .iter()
+            .map(|e| e["loc"].clone())
+            .collect();
+        assert!(
+            locs.contains(&json!(loc)),
+            "no error at {loc:?} in {errors}"
+        );
+        for error in errors.as_array().into_iter().flatten() {
+            assert!(
+                error["msg"].is_string() && error["type"].is_string(),
+                "FastAPI's shape: {error}"
+            );
+        }
+    }
+
+    #[track_caller]
+    pub fn assert_unauthorized(&self) {
+        assert_eq!(self.status, StatusCode::UNAUTHORIZED, "{}", self.text());
+        assert_eq!(
+            self.json(),
+            json!({ "detail": "Could not validate credentials" })
+        );
+        let challenge = self
+            .header("www-authenticate")
+            .expect("a WWW-Authenticate header");
+        assert!(challenge.starts_with("Bearer"), "{challenge}");
+    }
+}

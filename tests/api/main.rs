@@ -1,0 +1,12 @@
+//! Black-box tests: each starts the real app on a random port with its own
+//! database, on SQLite and (with TEST_POSTGRES_URL) PostgreSQL.
+
+mod helpers;
+
+mod health_and_errors;
+mod login;
+mod posts;
+mod startup;
+mod tokens;
+mod users;
+mod votes;
