@@ -277,3 +277,143 @@ where
     }
     Ok(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let settings = settings(&[]).unwrap();
+        assert_eq!(
+            settings.database_url,
+            DatabaseUrl::Sqlite("postapi.db".into())
+        );
+        assert_eq!(settings.algorithm, Algorithm::HS256);
+        assert_eq!(settings.token_ttl, TimeDelta::minutes(30));
+        assert_eq!(settings.bcrypt_cost, 12);
+        assert_eq!((settings.host.as_str(), settings.port), ("127.0.0.1", 8000));
+        assert_eq!(settings.cors_origins, CorsOrigins::Any);
+        assert!(settings.secret_key.is_generated());
+        assert_eq!(settings.warnings().len(), 1);
+    }
+
+    #[test]
+    fn postgres_urls_select_postgres_and_anything_else_is_a_sqlite_path() {
+        let pg = |url| DatabaseUrl::parse(url).unwrap();
+        assert_eq!(
+            pg("postgres://u@h/db"),
+            DatabaseUrl::Postgres("postgres://u@h/db".into())
+        );
+        assert_eq!(
+            pg("postgresql://u@h/db"),
+            DatabaseUrl::Postgres("postgresql://u@h/db".into())
+        );
+        assert_eq!(
+            pg("sqlite://data/app.db"),
+            DatabaseUrl::Sqlite("data/app.db".into())
+        );
+        assert_eq!(pg("app.db"), DatabaseUrl::Sqlite("app.db".into()));
+        assert!(DatabaseUrl::parse(":memory:").is_err());
+    }
+
+    #[test]
+    fn the_database_url_prints_without_its_password() {
+        let url = DatabaseUrl::parse("postgres://user:hunter2@db.example.com:5432/app").unwrap();
+        assert_eq!(url.to_string(), "postgres db.example.com:5432/app");
+        assert!(!format!("{url:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_secret_key_never_prints() {
+        let settings =
+            settings(&[("SECRET_KEY", "super-secret-value-that-is-long-enough")]).unwrap();
+        assert!(!format!("{settings:?}").contains("super-secret"));
+        assert_eq!(
+            settings.secret_key.as_bytes(),
+            b"super-secret-value-that-is-long-enough"
+        );
+        assert!(settings.warnings().is_empty());
+    }
+
+    #[test]
+    fn a_short_secret_key_is_accepted_with_a_warning() {
+        let settings = settings(&[("SECRET_KEY", "short")]).unwrap();
+        assert_eq!(settings.warnings().len(), 1);
+        assert!(settings.warnings()[0].contains("32 bytes"));
+    }
+
+    #[test]
+    fn only_hmac_algorithms_are_accepted() {
+        assert_eq!(
+            settings(&[("ALGORITHM", "HS384")]).unwrap().algorithm,
+            Algorithm::HS384
+        );
+        assert_eq!(
+            settings(&[("ALGORITHM", "HS512")]).unwrap().algorithm,
+            Algorithm::HS512
+        );
+        for bad in ["RS256", "none", "hs256"] {
+            assert_eq!(
+                settings(&[("ALGORITHM", bad)]).unwrap_err().name,
+                "ALGORITHM",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_token_lifetime_must_be_a_positive_whole_number_of_minutes() {
+        assert_eq!(
+            settings(&[("ACCESS_TOKEN_EXPIRE_MINUTES", "1")])
+                .unwrap()
+                .token_ttl,
+            TimeDelta::minutes(1)
+        );
+        for bad in ["0", "-5", "1.5", "thirty"] {
+            let error = settings(&[("ACCESS_TOKEN_EXPIRE_MINUTES", bad)]).unwrap_err();
+            assert_eq!(error.name, "ACCESS_TOKEN_EXPIRE_MINUTES", "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_numbers_name_their_setting() {
+        for (name, bad) in [
+            ("PORT", "http"),
+            ("PORT", "70000"),
+            ("BCRYPT_COST", "3"),
+            ("DATABASE_POOL_SIZE", "0"),
+        ] {
+            assert_eq!(
+                settings(&[(name, bad)]).unwrap_err().name,
+                name,
+                "{name}={bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn cors_origins_are_a_comma_separated_list_or_a_star() {
+        let list = settings(&[("CORS_ORIGINS", "https://a.example, https://b.example")])
+            .unwrap()
+            .cors_origins;
+        assert_eq!(
+            list,
+            CorsOrigins::List(vec!["https://a.example".into(), "https://b.example".into()])
+        );
+        assert_eq!(
+            settings(&[("CORS_ORIGINS", "*")]).unwrap().cors_origins,
+            CorsOrigins::Any
+        );
+    }
+}

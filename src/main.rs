@@ -13,7 +13,7 @@ async fn main() -> ExitCode {
     let settings = match settings {
         Ok(settings) => settings,
         Err(error) => {
-            log::error!("{error}");
+            log::error!("{}", one_line(&error));
             return ExitCode::FAILURE;
         }
     };
@@ -26,7 +26,7 @@ async fn main() -> ExitCode {
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(error) => {
-            log::error!("{error}");
+            log::error!("{}", one_line(&error));
             return ExitCode::FAILURE;
         }
     };
@@ -44,4 +44,13 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// libpq's messages span lines; an operator should get one.
+fn one_line(error: &dyn std::fmt::Display) -> String {
+    error
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
