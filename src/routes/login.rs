@@ -167,9 +167,9 @@ async fn multipart_fields(
         ),
     ),
     responses(
-        (status = 200, body = Token),
+        (status = 200, description = "Successful Response", body = Token),
         (status = 403, description = "Unknown email or wrong password", body = ErrorBody),
-        (status = 422, body = ValidationErrorBody),
+        (status = 422, description = "Validation Error", body = ValidationErrorBody),
     )
 )]
 pub async fn login(

@@ -181,11 +181,11 @@ fn not_yours() -> AppError {
     path = "/posts",
     tag = "posts",
     params(ListParams),
-    security(("bearer" = [])),
+    security(("OAuth2PasswordBearer" = []), ("bearer" = [])),
     responses(
-        (status = 200, body = Vec<PostOut>),
-        (status = 401, body = ErrorBody),
-        (status = 422, body = ValidationErrorBody),
+        (status = 200, description = "Successful Response", body = Vec<PostOut>),
+        (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 422, description = "Validation Error", body = ValidationErrorBody),
     )
 )]
 pub async fn list_posts(
@@ -201,12 +201,12 @@ pub async fn list_posts(
     path = "/posts/{id}",
     tag = "posts",
     params(("id" = i32, Path, description = "Post id")),
-    security(("bearer" = [])),
+    security(("OAuth2PasswordBearer" = []), ("bearer" = [])),
     responses(
-        (status = 200, body = PostOut),
-        (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 422, body = ValidationErrorBody),
+        (status = 200, description = "Successful Response", body = PostOut),
+        (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 422, description = "Validation Error", body = ValidationErrorBody),
     )
 )]
 pub async fn get_post(
@@ -224,11 +224,11 @@ pub async fn get_post(
     path = "/posts",
     tag = "posts",
     request_body = PostIn,
-    security(("bearer" = [])),
+    security(("OAuth2PasswordBearer" = []), ("bearer" = [])),
     responses(
-        (status = 201, body = PostOut),
-        (status = 401, body = ErrorBody),
-        (status = 422, body = ValidationErrorBody),
+        (status = 201, description = "Created", body = PostOut),
+        (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 422, description = "Validation Error", body = ValidationErrorBody),
     )
 )]
 pub async fn create_post(
@@ -258,13 +258,13 @@ pub async fn create_post(
     tag = "posts",
     params(("id" = i32, Path, description = "Post id")),
     request_body = PostIn,
-    security(("bearer" = [])),
+    security(("OAuth2PasswordBearer" = []), ("bearer" = [])),
     responses(
-        (status = 200, body = PostOut),
-        (status = 401, body = ErrorBody),
+        (status = 200, description = "Successful Response", body = PostOut),
+        (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
         (status = 403, description = "Not the caller's post", body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 422, body = ValidationErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 422, description = "Validation Error", body = ValidationErrorBody),
     )
 )]
 pub async fn update_post(
@@ -299,13 +299,13 @@ pub async fn update_post(
     path = "/posts/{id}",
     tag = "posts",
     params(("id" = i32, Path, description = "Post id")),
-    security(("bearer" = [])),
+    security(("OAuth2PasswordBearer" = []), ("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
         (status = 403, description = "Not the caller's post", body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 422, body = ValidationErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 422, description = "Validation Error", body = ValidationErrorBody),
     )
 )]
 pub async fn delete_post(

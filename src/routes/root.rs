@@ -23,7 +23,7 @@ pub struct Health {
     pub database: String,
 }
 
-#[utoipa::path(get, path = "/", tag = "root", responses((status = 200, body = Message)))]
+#[utoipa::path(get, path = "/", tag = "root", responses((status = 200, description = "Successful Response", body = Message)))]
 pub async fn root() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "message": "Hello World" }))
 }
@@ -34,7 +34,7 @@ pub async fn root() -> HttpResponse {
     path = "/health",
     tag = "root",
     responses(
-        (status = 200, body = Health),
+        (status = 200, description = "Successful Response", body = Health),
         (status = 503, description = "The database cannot be reached", body = ErrorBody),
     )
 )]

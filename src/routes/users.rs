@@ -89,9 +89,9 @@ pub fn normalize_email(raw: &str) -> Option<String> {
     tag = "users",
     request_body = UserCreate,
     responses(
-        (status = 201, body = UserOut),
+        (status = 201, description = "Created", body = UserOut),
         (status = 409, description = "The email is taken", body = ErrorBody),
-        (status = 422, body = ValidationErrorBody),
+        (status = 422, description = "Validation Error", body = ValidationErrorBody),
     )
 )]
 pub async fn create_user(
@@ -124,9 +124,9 @@ pub async fn create_user(
     tag = "users",
     params(("id" = i32, Path, description = "User id")),
     responses(
-        (status = 200, body = UserOut),
-        (status = 404, body = ErrorBody),
-        (status = 422, body = ValidationErrorBody),
+        (status = 200, description = "Successful Response", body = UserOut),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 422, description = "Validation Error", body = ValidationErrorBody),
     )
 )]
 pub async fn get_user(

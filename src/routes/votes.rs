@@ -58,13 +58,13 @@ fn post_missing(post_id: i32) -> AppError {
     path = "/vote",
     tag = "votes",
     request_body = VoteIn,
-    security(("bearer" = [])),
+    security(("OAuth2PasswordBearer" = []), ("bearer" = [])),
     responses(
-        (status = 201, body = VoteMessage),
-        (status = 401, body = ErrorBody),
+        (status = 201, description = "Created", body = VoteMessage),
+        (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
         (status = 404, description = "No such post, or no vote to remove", body = ErrorBody),
         (status = 409, description = "Already voted", body = ErrorBody),
-        (status = 422, body = ValidationErrorBody),
+        (status = 422, description = "Validation Error", body = ValidationErrorBody),
     )
 )]
 pub async fn vote(
