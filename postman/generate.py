@@ -1,0 +1,822 @@
+#!/usr/bin/env python3
+"""Writes the postapi Postman collection and environment next to this file.
+
+The collection is generated rather than hand-edited because Postman scripts cannot
+share functions: each request carries the helpers it uses. Edit this file, run
+`python3 postman/generate.py`, and commit both outputs.
+"""
+import json
+import os
+import re
+import uuid
+import sys
+
+OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
+
+# ---------------------------------------------------------------------------
+# JavaScript helpers, inlined into each test script that uses them
+# (Postman scripts cannot share functions between requests).
+# ---------------------------------------------------------------------------
+HELPERS = {}
+
+HELPERS["TS"] = r"""
+// RFC 3339, UTC, with an explicit offset: 2021-08-22T19:55:27.727572+00:00
+const TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?\+00:00$/;
+"""
+
+HELPERS["bodyJson"] = r"""
+// The parsed body, or undefined when it is not JSON (the tests then fail, not the script).
+function bodyJson() {
+    try { return pm.response.json(); } catch (e) { return undefined; }
+}
+"""
+
+HELPERS["expectJson"] = r"""
+function expectJson() {
+    pm.test('Content-Type is application/json', () => {
+        pm.expect(pm.response.headers.get('Content-Type') || '').to.include('application/json');
+    });
+}
+"""
+
+HELPERS["expectStatus"] = r"""
+function expectStatus(code) {
+    pm.test('status is ' + code, () => pm.response.to.have.status(code));
+}
+"""
+
+HELPERS["expectDetail"] = r"""
+function expectDetail(detail) {
+    pm.test('body is exactly {"detail": ' + JSON.stringify(detail) + '}', () => {
+        pm.expect(pm.response.json()).to.eql({ detail: detail });
+    });
+}
+"""
+
+HELPERS["expectDetailString"] = r"""
+function expectDetailString() {
+    pm.test('body is {"detail": <non-empty string>}', () => {
+        const body = pm.response.json();
+        pm.expect(Object.keys(body)).to.eql(['detail']);
+        pm.expect(body.detail).to.be.a('string').and.not.empty;
+    });
+}
+"""
+
+HELPERS["expectNoSecrets"] = r"""
+function expectNoSecrets() {
+    pm.test('no password or password hash anywhere in the body', () => {
+        pm.expect(pm.response.text()).to.not.match(/password|\$2[abxy]\$/i);
+    });
+}
+"""
+
+HELPERS["checkUser"] = r"""
+function checkUser(u) {
+    pm.expect(u, 'user').to.be.an('object');
+    pm.expect(Object.keys(u).sort(), 'user keys').to.eql(['created_at', 'email', 'id']);
+    pm.expect(Number.isInteger(u.id) && u.id > 0, 'user.id is a positive integer').to.be.true;
+    pm.expect(u.email, 'user.email').to.be.a('string');
+    pm.expect(u.created_at, 'user.created_at').to.match(TS);
+}
+"""
+
+HELPERS["checkPost"] = r"""
+function checkPost(p) {
+    pm.expect(p, 'post').to.be.an('object');
+    pm.expect(Object.keys(p).sort(), 'post keys (flat Post shape)').to.eql(
+        ['content', 'created_at', 'id', 'owner', 'owner_id', 'published', 'title', 'votes']);
+    pm.expect(Number.isInteger(p.id) && p.id > 0, 'post.id is a positive integer').to.be.true;
+    pm.expect(p.title, 'post.title').to.be.a('string');
+    pm.expect(p.content, 'post.content').to.be.a('string');
+    pm.expect(p.published, 'post.published').to.be.a('boolean');
+    pm.expect(p.created_at, 'post.created_at').to.match(TS);
+    pm.expect(Number.isInteger(p.owner_id), 'post.owner_id is an integer').to.be.true;
+    checkUser(p.owner);
+    pm.expect(p.owner.id, 'post.owner.id equals post.owner_id').to.eql(p.owner_id);
+    pm.expect(Number.isInteger(p.votes) && p.votes >= 0, 'post.votes is a non-negative integer').to.be.true;
+}
+"""
+
+HELPERS["expectPost"] = r"""
+// Checks every field of the flat Post shape against the expected values.
+function expectPost(p, exp) {
+    pm.test('body is a flat Post (id, title, content, published, created_at, owner_id, owner, votes)', () => checkPost(p));
+    pm.test('post fields have the expected values', () => {
+        for (const key of ['id', 'title', 'content', 'published', 'created_at', 'owner_id', 'votes']) {
+            if (exp[key] !== undefined) pm.expect(p[key], 'post.' + key).to.eql(exp[key]);
+        }
+        if (exp.owner_email !== undefined) pm.expect(p.owner.email, 'post.owner.email').to.eql(exp.owner_email);
+    });
+}
+"""
+
+HELPERS["expect401"] = r"""
+function expect401() {
+    pm.test('status is 401', () => pm.response.to.have.status(401));
+    pm.test('body is exactly {"detail": "Could not validate credentials"}', () => {
+        pm.expect(pm.response.json()).to.eql({ detail: 'Could not validate credentials' });
+    });
+    pm.test('WWW-Authenticate header starts with "Bearer"', () => {
+        const h = pm.response.headers.get('WWW-Authenticate');
+        pm.expect(h, 'WWW-Authenticate').to.be.a('string');
+        pm.expect(h.startsWith('Bearer'), 'starts with Bearer: ' + h).to.be.true;
+    });
+}
+"""
+
+HELPERS["expect422"] = r"""
+// FastAPI validation shape: {"detail": [{"loc": [where, ...], "msg": "...", "type": "..."}]}
+function expect422(where, field) {
+    pm.test('status is 422', () => pm.response.to.have.status(422));
+    pm.test('detail is a non-empty array of {loc, msg, type} with loc[0] = "' + where + '"', () => {
+        const body = pm.response.json();
+        pm.expect(Object.keys(body)).to.eql(['detail']);
+        pm.expect(body.detail).to.be.an('array').that.is.not.empty;
+        body.detail.forEach((e) => {
+            pm.expect(e).to.include.all.keys('loc', 'msg', 'type');
+            pm.expect(e.loc).to.be.an('array').that.is.not.empty;
+            pm.expect(e.loc[0]).to.eql(where);
+            pm.expect(e.msg).to.be.a('string').and.not.empty;
+            pm.expect(e.type).to.be.a('string').and.not.empty;
+        });
+    });
+    if (field) {
+        pm.test('an error points at "' + field + '"', () => {
+            const locs = pm.response.json().detail.map((e) => e.loc);
+            pm.expect(locs.some((l) => l.includes(field)), JSON.stringify(locs)).to.be.true;
+        });
+    }
+}
+"""
+
+HELPERS["decodeJwtPart"] = r"""
+// CryptoJS is a global of the Postman sandbox.
+function decodeJwtPart(part) {
+    let s = part.replace(/-/g, '+').replace(/_/g, '/');
+    while (s.length % 4) s += '=';
+    return JSON.parse(CryptoJS.enc.Base64.parse(s).toString(CryptoJS.enc.Utf8));
+}
+"""
+
+HELPERS["expectToken"] = r"""
+function expectToken(userIdVar) {
+    pm.test('body is a Token {access_token, token_type: "bearer"}', () => {
+        const body = pm.response.json();
+        pm.expect(Object.keys(body).sort()).to.eql(['access_token', 'token_type']);
+        pm.expect(body.token_type).to.eql('bearer');
+        pm.expect(body.access_token).to.match(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+    });
+    pm.test('JWT: configured algorithm, integer user_id of the user, integer exp in the future', () => {
+        const parts = pm.response.json().access_token.split('.');
+        const header = decodeJwtPart(parts[0]);
+        const payload = decodeJwtPart(parts[1]);
+        pm.expect(header.alg).to.eql(pm.variables.get('algorithm') || 'HS256');
+        pm.expect(payload.user_id).to.eql(parseInt(pm.variables.get(userIdVar), 10));
+        pm.expect(Number.isInteger(payload.exp), 'exp is an integer').to.be.true;
+        pm.expect(payload.exp).to.be.above(Math.floor(Date.now() / 1000));
+    });
+}
+"""
+
+# helpers used by other helpers
+DEPS = {
+    "checkUser": ["TS"],
+    "checkPost": ["checkUser", "TS"],
+    "expectPost": ["checkPost"],
+    "expectToken": ["decodeJwtPart"],
+}
+ORDER = list(HELPERS.keys())
+
+
+MINT_JWT = r"""
+// CryptoJS is a global of the Postman sandbox.
+
+function b64url(words) {
+    return CryptoJS.enc.Base64.stringify(words).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+}
+
+// HMAC-signed JWT with the server's SECRET_KEY (environment variable secret_key).
+function mintJwt(payload) {
+    const alg = pm.variables.get('algorithm') || 'HS256';
+    const hmac = { HS256: CryptoJS.HmacSHA256, HS384: CryptoJS.HmacSHA384, HS512: CryptoJS.HmacSHA512 }[alg];
+    if (!hmac) throw new Error('unsupported algorithm: ' + alg);
+    const secret = pm.variables.get('secret_key');
+    if (!secret) throw new Error('the secret_key variable is not set');
+    const header = b64url(CryptoJS.enc.Utf8.parse(JSON.stringify({ alg: alg, typ: 'JWT' })));
+    const body = b64url(CryptoJS.enc.Utf8.parse(JSON.stringify(payload)));
+    const signature = b64url(hmac(header + '.' + body, secret));
+    return header + '.' + body + '.' + signature;
+}
+"""
+
+SET_RUN_VARS = r"""
+// A fresh suffix per run keeps the e-mail addresses unique, so the collection
+// can run again and again against the same database.
+const suffix = Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
+pm.environment.set('run_suffix', suffix);
+pm.environment.set('alice_email', 'alice_' + suffix + '@example.com');
+pm.environment.set('bob_email', 'bob_' + suffix + '@example.com');
+// bob signs up with a mixed-case address; it must be stored lower-cased.
+pm.environment.set('bob_signup_email', 'Bob_' + suffix + '@Example.COM');
+"""
+
+COLLECTION_PRE = r"""
+// Runs before every request. The first request ("GET /") always picks a new
+// run suffix; this only covers running a single request or folder on its own.
+if (!pm.variables.get('run_suffix')) {
+""" + "\n".join("    " + l if l else l for l in SET_RUN_VARS.strip().splitlines()) + "\n}\n"
+
+
+def used_helpers(code):
+    needed = set()
+
+    def add(name):
+        if name in needed:
+            return
+        needed.add(name)
+        for d in DEPS.get(name, []):
+            add(d)
+
+    for name in HELPERS:
+        pattern = r"\b" + re.escape(name) + r"\b"
+        if re.search(pattern, code):
+            add(name)
+    return [n for n in ORDER if n in needed]
+
+
+def test_script(code):
+    code = code.strip("\n")
+    names = used_helpers(code)
+    parts = []
+    for n in names:
+        parts.append(HELPERS[n].strip("\n"))
+    parts.append(code)
+    return "\n\n".join(parts) + "\n"
+
+
+def url(path, query=None):
+    raw = "{{base_url}}" + path
+    q = []
+    if query:
+        raw += "?" + "&".join(f"{k}={v}" for k, v in query)
+        q = [{"key": k, "value": v} for k, v in query]
+    segs = path.lstrip("/").split("/") if path != "/" else [""]
+    u = {"raw": raw, "host": ["{{base_url}}"], "path": segs}
+    if q:
+        u["query"] = q
+    return u
+
+
+def event(listen, code):
+    return {
+        "listen": listen,
+        "script": {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, listen + code)), "type": "text/javascript",
+                   "exec": code.rstrip("\n").split("\n")},
+    }
+
+
+def req(name, method, path, tests, *, query=None, token=None, json_body=None, raw_body=None, form=None,
+        pre=None, description=None):
+    headers = []
+    body = None
+    if token:
+        headers.append({"key": "Authorization", "value": "Bearer {{" + token + "}}", "type": "text"})
+    if json_body is not None or raw_body is not None:
+        raw = raw_body if raw_body is not None else json.dumps(json_body, indent=4, ensure_ascii=False)
+        headers.append({"key": "Content-Type", "value": "application/json", "type": "text"})
+        body = {"mode": "raw", "raw": raw, "options": {"raw": {"language": "json"}}}
+    if form is not None:
+        headers.append({"key": "Content-Type", "value": "application/x-www-form-urlencoded", "type": "text"})
+        body = {"mode": "urlencoded", "urlencoded": [{"key": k, "value": v, "type": "text"} for k, v in form]}
+    request = {"method": method, "header": headers, "url": url(path, query)}
+    if body:
+        request["body"] = body
+    if description:
+        request["description"] = description
+    events = []
+    if pre:
+        events.append(event("prerequest", pre.strip("\n") + "\n"))
+    events.append(event("test", test_script(tests)))
+    return {"name": name, "event": events, "request": request, "response": []}
+
+
+def folder(name, description, items):
+    return {"name": name, "description": description, "item": items}
+
+
+# ---------------------------------------------------------------------------
+# Requests
+# ---------------------------------------------------------------------------
+public = folder("1. Public", "Routes that need no token.", [
+    req("GET / says Hello World", "GET", "/", r"""
+expectStatus(200);
+expectJson();
+pm.test('body is exactly {"message": "Hello World"}', () => {
+    pm.expect(pm.response.json()).to.eql({ message: 'Hello World' });
+});
+""", pre=SET_RUN_VARS),
+    req("GET /health is ok", "GET", "/health", r"""
+expectStatus(200);
+expectJson();
+pm.test('body is exactly {"status": "ok", "database": "ok"}', () => {
+    pm.expect(pm.response.json()).to.eql({ status: 'ok', database: 'ok' });
+});
+"""),
+])
+
+users = folder("2. Users", "Sign-up and user lookup. Creates alice and bob for the rest of the run.", [
+    req("Sign up alice (201)", "POST", "/users", r"""
+expectStatus(201);
+expectJson();
+expectNoSecrets();
+const user = bodyJson();
+pm.test('body is a User {id, email, created_at}', () => checkUser(user));
+pm.test('email is the one signed up with', () => {
+    pm.expect(user.email).to.eql(pm.environment.get('alice_email'));
+});
+if (user && user.id) {
+    pm.environment.set('alice_id', user.id);
+    pm.environment.set('alice_created_at', user.created_at);
+}
+""", json_body={"email": "{{alice_email}}", "password": "{{password}}"}),
+    req("Sign up bob with a mixed-case email, trailing slash (201, stored lower-cased)", "POST", "/users/", r"""
+expectStatus(201);
+expectJson();
+expectNoSecrets();
+const user = bodyJson();
+pm.test('body is a User {id, email, created_at}', () => checkUser(user));
+pm.test('email is stored trimmed and lower-cased', () => {
+    pm.expect(user.email).to.eql(pm.environment.get('bob_email'));
+});
+pm.test('bob gets a different id from alice', () => {
+    pm.expect(user.id).to.not.eql(parseInt(pm.environment.get('alice_id'), 10));
+});
+if (user && user.id) pm.environment.set('bob_id', user.id);
+""", json_body={"email": "{{bob_signup_email}}", "password": "{{password}}"}),
+    req("Sign up with a taken email (409)", "POST", "/users", r"""
+expectStatus(409);
+expectJson();
+expectDetailString();
+""", json_body={"email": "{{alice_email}}", "password": "{{password}}"}),
+    req("Sign up with a taken email in another case (409)", "POST", "/users", r"""
+expectStatus(409);
+expectJson();
+expectDetailString();
+""", json_body={"email": "{{alice_email_upper}}", "password": "{{password}}"},
+        pre="pm.variables.set('alice_email_upper', (pm.environment.get('alice_email') || '').toUpperCase());\n"),
+    req("Sign up with an invalid email (422)", "POST", "/users", r"""
+expectJson();
+expect422('body', 'email');
+""", json_body={"email": "not-an-email", "password": "{{password}}"}),
+    req("Sign up with a 5-character password (422)", "POST", "/users", r"""
+expectJson();
+expect422('body', 'password');
+""", json_body={"email": "carol_{{run_suffix}}@example.com", "password": "short"}),
+    req("Get alice by id (200)", "GET", "/users/{{alice_id}}", r"""
+expectStatus(200);
+expectJson();
+expectNoSecrets();
+const user = bodyJson();
+pm.test('body is a User {id, email, created_at}', () => checkUser(user));
+pm.test('it is alice, as she signed up', () => {
+    pm.expect(user.id).to.eql(parseInt(pm.environment.get('alice_id'), 10));
+    pm.expect(user.email).to.eql(pm.environment.get('alice_email'));
+    pm.expect(user.created_at).to.eql(pm.environment.get('alice_created_at'));
+});
+"""),
+    req("Get a missing user (404)", "GET", "/users/{{missing_id}}", r"""
+expectStatus(404);
+expectJson();
+expectDetail('User with id: ' + pm.variables.get('missing_id') + ' does not exist');
+"""),
+    req("Get /users/abc (422, path)", "GET", "/users/abc", r"""
+expectJson();
+expect422('path');
+"""),
+])
+
+login = folder("3. Login", "POST /login with the OAuth2 form and with JSON. Stores alice_token and bob_token.", [
+    req("Log in alice with the OAuth2 form (200)", "POST", "/login", r"""
+expectStatus(200);
+expectJson();
+expectToken('alice_id');
+const token = (bodyJson() || {}).access_token;
+if (token) pm.environment.set('alice_token', token);
+""", form=[("username", "{{alice_email}}"), ("password", "{{password}}")]),
+    req("Log in bob with JSON {email, password}, email in another case (200)", "POST", "/login", r"""
+expectStatus(200);
+expectJson();
+expectToken('bob_id');
+const token = (bodyJson() || {}).access_token;
+if (token) pm.environment.set('bob_token', token);
+""", json_body={"email": "{{bob_signup_email}}", "password": "{{password}}"}),
+    req("Log in with a wrong password (403)", "POST", "/login", r"""
+expectStatus(403);
+expectJson();
+expectDetail('Invalid Credentials');
+""", form=[("username", "{{alice_email}}"), ("password", "wrong-{{password}}")]),
+    req("Log in with an unknown email (403)", "POST", "/login", r"""
+expectStatus(403);
+expectJson();
+expectDetail('Invalid Credentials');
+""", form=[("username", "nobody_{{run_suffix}}@example.com"), ("password", "{{password}}")]),
+    req("Log in without a password field (422)", "POST", "/login", r"""
+expectJson();
+expect422('body', 'password');
+""", form=[("username", "{{alice_email}}")]),
+])
+
+posts = folder("4. Posts", "Creating, listing, searching, reading and updating posts.", [
+    req("Create a post with published omitted (201, published = true)", "POST", "/posts", r"""
+expectStatus(201);
+expectJson();
+expectNoSecrets();
+const post = bodyJson();
+expectPost(post, {
+    title: 'Alice\'s first post ' + pm.environment.get('run_suffix'),
+    content: 'Hello from alice',
+    published: true,
+    owner_id: parseInt(pm.environment.get('alice_id'), 10),
+    owner_email: pm.environment.get('alice_email'),
+    votes: 0,
+});
+if (post && post.id) {
+    pm.environment.set('alice_post_id', post.id);
+    pm.environment.set('alice_post_created_at', post.created_at);
+}
+""", token="alice_token", json_body={"title": "Alice's first post {{run_suffix}}", "content": "Hello from alice"}),
+    req("Create a post with published = false (201)", "POST", "/posts", r"""
+expectStatus(201);
+expectJson();
+expectNoSecrets();
+const post = bodyJson();
+expectPost(post, {
+    title: 'Alice draft ' + pm.environment.get('run_suffix'),
+    content: 'not ready yet',
+    published: false,
+    owner_id: parseInt(pm.environment.get('alice_id'), 10),
+    owner_email: pm.environment.get('alice_email'),
+    votes: 0,
+});
+if (post && post.id) {
+    pm.environment.set('alice_draft_id', post.id);
+    pm.environment.set('alice_draft_created_at', post.created_at);
+}
+""", token="alice_token", json_body={"title": "Alice draft {{run_suffix}}", "content": "not ready yet", "published": False}),
+    req("Create bob's post, trailing slash (201)", "POST", "/posts/", r"""
+expectStatus(201);
+expectJson();
+expectNoSecrets();
+const post = bodyJson();
+expectPost(post, {
+    title: 'Bob post ' + pm.environment.get('run_suffix'),
+    content: 'Hello from bob',
+    published: true,
+    owner_id: parseInt(pm.environment.get('bob_id'), 10),
+    owner_email: pm.environment.get('bob_email'),
+    votes: 0,
+});
+if (post && post.id) pm.environment.set('bob_post_id', post.id);
+""", token="bob_token", json_body={"title": "Bob post {{run_suffix}}", "content": "Hello from bob", "published": True}),
+    req("Create a post whose title contains % (201)", "POST", "/posts", r"""
+expectStatus(201);
+expectJson();
+const post = bodyJson();
+expectPost(post, {
+    title: '100% sure ' + pm.environment.get('run_suffix'),
+    content: 'a literal percent sign',
+    published: true,
+    owner_id: parseInt(pm.environment.get('alice_id'), 10),
+    votes: 0,
+});
+if (post && post.id) pm.environment.set('percent_post_id', post.id);
+""", token="alice_token", json_body={"title": "100% sure {{run_suffix}}", "content": "a literal percent sign"}),
+    req("Create a post without a token (401)", "POST", "/posts", r"""
+expect401();
+""", json_body={"title": "no token", "content": "should not be created"}),
+    req("List posts with an expired token (401)", "GET", "/posts", r"""
+expect401();
+""", token="expired_token", pre=MINT_JWT + r"""
+// alice's id, signed with the right key, but expired a minute ago.
+pm.environment.set('expired_token', mintJwt({
+    user_id: parseInt(pm.environment.get('alice_id'), 10),
+    exp: Math.floor(Date.now() / 1000) - 60,
+}));
+"""),
+    req("List posts with a self-minted valid token (200, control for the expired one)", "GET", "/posts", r"""
+expectStatus(200);
+expectJson();
+pm.test('body is an array of Posts', () => {
+    const body = pm.response.json();
+    pm.expect(body).to.be.an('array');
+    body.forEach(checkPost);
+});
+""", token="minted_token", pre=MINT_JWT + r"""
+// Same claims and key as the expired token, but exp five minutes ahead: proves the
+// 401 above comes from exp, not from a key mismatch (secret_key must equal SECRET_KEY).
+pm.environment.set('minted_token', mintJwt({
+    user_id: parseInt(pm.environment.get('alice_id'), 10),
+    exp: Math.floor(Date.now() / 1000) + 300,
+}));
+""", description="Needs the server's SECRET_KEY in the secret_key variable."),
+    req("List posts with limit=2&skip=0 (200, newest first)", "GET", "/posts", r"""
+expectStatus(200);
+expectJson();
+expectNoSecrets();
+const body = bodyJson();
+pm.test('body is an array of exactly 2 Posts', () => {
+    pm.expect(body).to.be.an('array').with.lengthOf(2);
+    body.forEach(checkPost);
+});
+pm.test('newest first', () => {
+    pm.expect(Date.parse(body[0].created_at)).to.be.at.least(Date.parse(body[1].created_at));
+});
+if (Array.isArray(body)) pm.environment.set('page_ids', JSON.stringify(body.map((p) => p.id)));
+""", token="alice_token", query=[("limit", "2"), ("skip", "0")]),
+    req("List posts with limit=1&skip=1, trailing slash (200)", "GET", "/posts/", r"""
+expectStatus(200);
+expectJson();
+const body = bodyJson();
+pm.test('body is an array of exactly 1 Post', () => {
+    pm.expect(body).to.be.an('array').with.lengthOf(1);
+    body.forEach(checkPost);
+});
+pm.test('skip=1 gives the second post of the previous page', () => {
+    pm.expect(body[0].id).to.eql(JSON.parse(pm.environment.get('page_ids'))[1]);
+});
+""", token="alice_token", query=[("limit", "1"), ("skip", "1")]),
+    req("Search for a literal % (200, only titles containing %)", "GET", "/posts", r"""
+expectStatus(200);
+expectJson();
+const body = bodyJson();
+pm.test('body is an array of Posts', () => {
+    pm.expect(body).to.be.an('array').that.is.not.empty;
+    body.forEach(checkPost);
+});
+pm.test('every title contains a literal %', () => {
+    body.forEach((p) => pm.expect(p.title, 'title').to.include('%'));
+});
+pm.test('finds the % post and not the others of this run', () => {
+    const ids = body.map((p) => p.id);
+    pm.expect(ids).to.include(parseInt(pm.environment.get('percent_post_id'), 10));
+    pm.expect(ids).to.not.include(parseInt(pm.environment.get('alice_post_id'), 10));
+    pm.expect(ids).to.not.include(parseInt(pm.environment.get('alice_draft_id'), 10));
+    pm.expect(ids).to.not.include(parseInt(pm.environment.get('bob_post_id'), 10));
+});
+""", token="alice_token", query=[("search", "%25"), ("limit", "100")]),
+    req("Search is case-insensitive and quotes match themselves (200)", "GET", "/posts", r"""
+expectStatus(200);
+expectJson();
+const body = bodyJson();
+pm.test('exactly alice\'s first post is found', () => {
+    pm.expect(body).to.be.an('array').with.lengthOf(1);
+    checkPost(body[0]);
+    pm.expect(body[0].id).to.eql(parseInt(pm.environment.get('alice_post_id'), 10));
+});
+""", token="alice_token", query=[("search", "{{search_ci}}")], pre=r"""
+// "ALICE'S FIRST POST <SUFFIX>": upper case, with a quote and spaces.
+pm.variables.set('search_ci', encodeURIComponent(('Alice\'s first post ' + pm.environment.get('run_suffix')).toUpperCase()));
+"""),
+    req("Get one post (200)", "GET", "/posts/{{alice_post_id}}", r"""
+expectStatus(200);
+expectJson();
+expectNoSecrets();
+expectPost(bodyJson(), {
+    id: parseInt(pm.environment.get('alice_post_id'), 10),
+    title: 'Alice\'s first post ' + pm.environment.get('run_suffix'),
+    content: 'Hello from alice',
+    published: true,
+    created_at: pm.environment.get('alice_post_created_at'),
+    owner_id: parseInt(pm.environment.get('alice_id'), 10),
+    owner_email: pm.environment.get('alice_email'),
+    votes: 0,
+});
+""", token="alice_token"),
+    req("Get a missing post (404)", "GET", "/posts/{{missing_id}}", r"""
+expectStatus(404);
+expectJson();
+expectDetail('post with id: ' + pm.variables.get('missing_id') + ' was not found');
+""", token="alice_token"),
+    req("Get /posts/abc (422, path)", "GET", "/posts/abc", r"""
+expectJson();
+expect422('path');
+""", token="alice_token"),
+    req("Update own post, published omitted (200, full replace)", "PUT", "/posts/{{alice_draft_id}}", r"""
+expectStatus(200);
+expectJson();
+expectNoSecrets();
+expectPost(bodyJson(), {
+    id: parseInt(pm.environment.get('alice_draft_id'), 10),
+    title: 'Alice draft, now published ' + pm.environment.get('run_suffix'),
+    content: 'ready now',
+    published: true,
+    created_at: pm.environment.get('alice_draft_created_at'),
+    owner_id: parseInt(pm.environment.get('alice_id'), 10),
+    owner_email: pm.environment.get('alice_email'),
+    votes: 0,
+});
+""", token="alice_token", json_body={"title": "Alice draft, now published {{run_suffix}}", "content": "ready now"}),
+    req("Update bob's post as alice (403)", "PUT", "/posts/{{bob_post_id}}", r"""
+expectStatus(403);
+expectJson();
+expectDetail('Not authorized to perform requested action');
+""", token="alice_token", json_body={"title": "hijacked", "content": "by alice", "published": False}),
+    req("Update a missing post (404)", "PUT", "/posts/{{missing_id}}", r"""
+expectStatus(404);
+expectJson();
+expectDetail('post with id: ' + pm.variables.get('missing_id') + ' does not exist');
+""", token="alice_token", json_body={"title": "ghost", "content": "nobody home"}),
+    req("Bob's post is unchanged after alice's attempt (200)", "GET", "/posts/{{bob_post_id}}", r"""
+expectStatus(200);
+expectJson();
+expectPost(bodyJson(), {
+    id: parseInt(pm.environment.get('bob_post_id'), 10),
+    title: 'Bob post ' + pm.environment.get('run_suffix'),
+    content: 'Hello from bob',
+    published: true,
+    owner_id: parseInt(pm.environment.get('bob_id'), 10),
+    owner_email: pm.environment.get('bob_email'),
+    votes: 0,
+});
+""", token="bob_token"),
+    req("Create a post with a blank title (422, body)", "POST", "/posts", r"""
+expectJson();
+expect422('body', 'title');
+""", token="alice_token", json_body={"title": "   ", "content": "blank title"}),
+    req("List posts with limit=101 (422, query)", "GET", "/posts", r"""
+expectJson();
+expect422('query', 'limit');
+""", token="alice_token", query=[("limit", "101")]),
+    req("List posts with skip=-1 (422, query)", "GET", "/posts", r"""
+expectJson();
+expect422('query', 'skip');
+""", token="alice_token", query=[("skip", "-1")]),
+])
+
+votes = folder("5. Votes", "POST /vote: bob votes on alice's first post, then takes the vote back.", [
+    req("Vote (201, successfully added vote)", "POST", "/vote", r"""
+expectStatus(201);
+expectJson();
+pm.test('body is exactly {"message": "successfully added vote"}', () => {
+    pm.expect(pm.response.json()).to.eql({ message: 'successfully added vote' });
+});
+""", token="bob_token", raw_body='{\n    "post_id": {{alice_post_id}},\n    "dir": 1\n}'),
+    req("Vote again (409)", "POST", "/vote", r"""
+expectStatus(409);
+expectJson();
+expectDetailString();
+""", token="bob_token", raw_body='{\n    "post_id": {{alice_post_id}},\n    "dir": 1\n}'),
+    req("The post now shows votes = 1 (200)", "GET", "/posts/{{alice_post_id}}", r"""
+expectStatus(200);
+expectJson();
+expectPost(bodyJson(), {
+    id: parseInt(pm.environment.get('alice_post_id'), 10),
+    title: 'Alice\'s first post ' + pm.environment.get('run_suffix'),
+    content: 'Hello from alice',
+    published: true,
+    owner_id: parseInt(pm.environment.get('alice_id'), 10),
+    owner_email: pm.environment.get('alice_email'),
+    votes: 1,
+});
+""", token="alice_token"),
+    req("Vote on a missing post (404)", "POST", "/vote", r"""
+expectStatus(404);
+expectJson();
+expectDetailString();
+""", token="bob_token", raw_body='{\n    "post_id": {{missing_id}},\n    "dir": 1\n}'),
+    req("Unvote, trailing slash (201, successfully deleted vote)", "POST", "/vote/", r"""
+expectStatus(201);
+expectJson();
+pm.test('body is exactly {"message": "successfully deleted vote"}', () => {
+    pm.expect(pm.response.json()).to.eql({ message: 'successfully deleted vote' });
+});
+""", token="bob_token", raw_body='{\n    "post_id": {{alice_post_id}},\n    "dir": 0\n}'),
+    req("Unvote again (404, Vote does not exist)", "POST", "/vote", r"""
+expectStatus(404);
+expectJson();
+expectDetail('Vote does not exist');
+""", token="bob_token", raw_body='{\n    "post_id": {{alice_post_id}},\n    "dir": 0\n}'),
+    req("The post shows votes = 0 again (200)", "GET", "/posts/{{alice_post_id}}", r"""
+expectStatus(200);
+expectJson();
+expectPost(bodyJson(), {
+    id: parseInt(pm.environment.get('alice_post_id'), 10),
+    owner_id: parseInt(pm.environment.get('alice_id'), 10),
+    votes: 0,
+});
+""", token="alice_token"),
+    req("Vote with dir = 2 (422, body)", "POST", "/vote", r"""
+expectJson();
+expect422('body', 'dir');
+""", token="bob_token", raw_body='{\n    "post_id": {{alice_post_id}},\n    "dir": 2\n}'),
+    req("Vote without a token (401)", "POST", "/vote", r"""
+expect401();
+""", raw_body='{\n    "post_id": {{alice_post_id}},\n    "dir": 1\n}'),
+])
+
+cleanup = folder("6. Cleanup and errors", "Deletes what the run created, and checks the generic 404 and 405.", [
+    req("Delete bob's post as alice (403)", "DELETE", "/posts/{{bob_post_id}}", r"""
+expectStatus(403);
+expectJson();
+expectDetail('Not authorized to perform requested action');
+""", token="alice_token"),
+    req("Delete own post (204, empty body)", "DELETE", "/posts/{{alice_post_id}}", r"""
+expectStatus(204);
+pm.test('body is empty', () => pm.expect(pm.response.text()).to.eql(''));
+""", token="alice_token"),
+    req("Delete it again (404)", "DELETE", "/posts/{{alice_post_id}}", r"""
+expectStatus(404);
+expectJson();
+pm.test('detail is "post with id: <id> does not exist" (or "was not found")', () => {
+    const body = pm.response.json();
+    pm.expect(Object.keys(body)).to.eql(['detail']);
+    const id = pm.environment.get('alice_post_id');
+    pm.expect(['post with id: ' + id + ' does not exist', 'post with id: ' + id + ' was not found']).to.include(body.detail);
+});
+""", token="alice_token"),
+    req("The deleted post is gone (404)", "GET", "/posts/{{alice_post_id}}", r"""
+expectStatus(404);
+expectJson();
+expectDetail('post with id: ' + pm.environment.get('alice_post_id') + ' was not found');
+""", token="alice_token"),
+    req("Bob deletes his post (204)", "DELETE", "/posts/{{bob_post_id}}", r"""
+expectStatus(204);
+pm.test('body is empty', () => pm.expect(pm.response.text()).to.eql(''));
+""", token="bob_token"),
+    req("Alice deletes her updated draft (204)", "DELETE", "/posts/{{alice_draft_id}}", r"""
+expectStatus(204);
+pm.test('body is empty', () => pm.expect(pm.response.text()).to.eql(''));
+""", token="alice_token"),
+    req("Alice deletes her % post (204)", "DELETE", "/posts/{{percent_post_id}}", r"""
+expectStatus(204);
+pm.test('body is empty', () => pm.expect(pm.response.text()).to.eql(''));
+""", token="alice_token"),
+    req("Unknown route (404 Not Found)", "GET", "/no-such-route-{{run_suffix}}", r"""
+expectStatus(404);
+expectJson();
+expectDetail('Not Found');
+"""),
+    req("Wrong method on a public route: DELETE /health (405)", "DELETE", "/health", r"""
+expectStatus(405);
+expectJson();
+expectDetail('Method Not Allowed');
+"""),
+    req("Wrong method on a protected route: PATCH /posts/{id} with a token (405)", "PATCH",
+        "/posts/{{percent_post_id}}", r"""
+expectStatus(405);
+expectJson();
+expectDetail('Method Not Allowed');
+""", token="alice_token", json_body={"title": "patch is not a route"}),
+])
+
+collection = {
+    "info": {
+        "_postman_id": "6f1f7a52-6b7e-4f0e-9d55-7d3c1f0a5e01",
+        "name": "postapi",
+        "description": (
+            "End-to-end checks of the postapi HTTP contract (docs: API.md).\n\n"
+            "Run top to bottom against a running server, empty or not:\n\n"
+            "    newman run postman/postapi.postman_collection.json "
+            "-e postman/postapi.postman_environment.json --env-var base_url=http://127.0.0.1:8000\n\n"
+            "The first request picks a random run suffix for the e-mail addresses, so the "
+            "collection can be run again against the same database. The expired-token and "
+            "self-minted-token requests sign JWTs with the environment's secret_key, which must "
+            "equal the server's SECRET_KEY."
+        ),
+        "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json",
+    },
+    "item": [public, users, login, posts, votes, cleanup],
+    "event": [event("prerequest", COLLECTION_PRE)],
+    "variable": [
+        {"key": "password", "value": "correct-horse-battery", "type": "string"},
+        {"key": "missing_id", "value": "999999", "type": "string"},
+    ],
+}
+
+env_values = [
+    ("base_url", "http://127.0.0.1:8000", "default"),
+    ("secret_key", "postman-collection-secret-key-0123456789abcdef", "secret"),
+    ("algorithm", "HS256", "default"),
+]
+for k in ["run_suffix", "alice_email", "bob_email", "bob_signup_email", "alice_id", "alice_created_at", "bob_id",
+          "alice_token", "bob_token", "expired_token", "minted_token", "alice_post_id", "alice_post_created_at",
+          "alice_draft_id", "alice_draft_created_at", "bob_post_id", "percent_post_id", "page_ids"]:
+    env_values.append((k, "", "default"))
+
+environment = {
+    "id": "2b8c0c7e-3d7a-4c4e-8f7e-6a1d2f9b0c11",
+    "name": "postapi local",
+    "values": [{"key": k, "value": v, "type": t, "enabled": True} for k, v, t in env_values],
+    "_postman_variable_scope": "environment",
+}
+
+with open(f"{OUT}/postapi.postman_collection.json", "w") as f:
+    json.dump(collection, f, indent=2, ensure_ascii=False)
+    f.write("\n")
+with open(f"{OUT}/postapi.postman_environment.json", "w") as f:
+    json.dump(environment, f, indent=2, ensure_ascii=False)
+    f.write("\n")
+
+n = sum(len(fo["item"]) for fo in collection["item"])
+print("requests:", n)
