@@ -250,7 +250,7 @@ impl Settings {
 }
 
 fn parse_number<T>(
-    var: impl Fn(&str) -> Option<String>,
+    var: &dyn Fn(&str) -> Option<String>,
     name: &'static str,
     default: T,
     range: std::ops::RangeInclusive<T>,

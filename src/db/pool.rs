@@ -21,6 +21,12 @@ const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 /// How long libpq may take to connect, unless the URL says otherwise.
 const POSTGRES_CONNECT_TIMEOUT_SECS: u32 = 5;
 
+diesel::define_sql_function! {
+    /// SQL `lower()`. PostgreSQL's folds all of Unicode; SQLite's only A to Z,
+    /// so SQLite connections get Rust's `to_lowercase` in its place.
+    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
 /// A connection to whichever database `DATABASE_URL` chose.
 // SQLite stays last: the derive tries variants in order.
 #[derive(diesel::MultiConnection)]
@@ -64,6 +70,8 @@ impl ConnectionManager {
                      PRAGMA foreign_keys = ON;"
                 ))
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                lower_utils::register_impl(&mut conn, |text: String| text.to_lowercase())
+                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
                 Ok(DbConnection::Sqlite(conn))
             }
         }

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::models::{NewPost, Post, PostChanges, PostWithVotes, USER_COLUMNS};
+use super::pool::lower;
 use crate::schema::{posts, users, votes};
 
 // Grouping by both primary keys determines every selected column; Diesel needs
@@ -29,11 +30,6 @@ pub struct PostFilter {
     pub skip: i64,
     /// A literal, case-insensitive substring of the title.
     pub search: Option<String>,
-}
-
-diesel::define_sql_function! {
-    /// SQL `lower()`: Unicode-aware on PostgreSQL, ASCII-only on SQLite.
-    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
 
 /// Posts joined to their owners and left-joined to votes, grouped per post.

@@ -168,7 +168,6 @@ pub fn test_settings(database_url: DatabaseUrl) -> Settings {
 
 pub struct TestApp {
     pub address: String,
-    pub settings: Settings,
     /// The clock the server issues and checks tokens by; see [`TestApp::advance_clock`].
     pub clock: Arc<ManualClock>,
     client: awc::Client,
@@ -209,7 +208,7 @@ impl TestApp {
         } else {
             clock.clone()
         };
-        let app = Application::build_with_clock(settings.clone(), server_clock)
+        let app = Application::build_with_clock(settings, server_clock)
             .await
             .expect("the test app starts");
         let address = format!("http://127.0.0.1:{}", app.port());
@@ -220,7 +219,6 @@ impl TestApp {
             .finish();
         Self {
             address,
-            settings,
             clock,
             client,
             server,
@@ -500,5 +498,46 @@ impl TestResponse {
             .header("www-authenticate")
             .expect("a WWW-Authenticate header");
         assert!(challenge.starts_with("Bearer"), "{challenge}");
+    }
+}
+
+impl TestApp {
+    /// As [`TestApp::request`], but through a client that never follows a
+    /// redirect, so a test can tell a direct answer from a 307 round trip.
+    pub async fn request_without_redirects(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Body,
+    ) -> TestResponse {
+        let client = awc::Client::builder()
+            .disable_redirects()
+            .timeout(Duration::from_secs(30))
+            .finish();
+        let mut request = client.request(method, format!("{}{path}", self.address));
+        if let Some(token) = token {
+            request = request.insert_header((header::AUTHORIZATION, format!("Bearer {token}")));
+        }
+        let sent = match body {
+            Body::None => request.send().await,
+            Body::Json(value) => request.send_json(&value).await,
+            Body::Raw {
+                content_type,
+                bytes,
+            } => {
+                request
+                    .insert_header((header::CONTENT_TYPE, content_type))
+                    .send_body(bytes)
+                    .await
+            }
+        };
+        let mut response = sent.expect("the request reaches the server");
+        let bytes = response.body().await.expect("the response body");
+        TestResponse {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: bytes.to_vec(),
+        }
     }
 }

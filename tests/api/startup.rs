@@ -119,6 +119,10 @@ fn a_sqlite_file_in_a_missing_directory_stops_start_up() {
 }
 
 /// Starts the binary and reads its log until it says where it serves.
+#[expect(
+    clippy::zombie_processes,
+    reason = "the caller waits for the child it is handed"
+)]
 fn start_serving(dir: &Path, vars: &[(&str, &str)]) -> (Child, u16, Vec<String>) {
     let mut child = postapi(dir, vars)
         .stdout(Stdio::null())
@@ -134,6 +138,7 @@ fn start_serving(dir: &Path, vars: &[(&str, &str)]) -> (Child, u16, Vec<String>)
             || started.elapsed() > Duration::from_secs(10)
         {
             let _ = child.kill();
+            let _ = child.wait();
             panic!("postapi did not start serving: {lines:?}");
         }
         let port = line
