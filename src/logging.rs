@@ -8,17 +8,20 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Version;
 use actix_web::middleware::Next;
 
-/// Installs the logger; `RUST_LOG` filters, `info` by default. Safe to call twice.
+/// Installs the logger; `RUST_LOG` filters. By default `info`, less actix-server's
+/// own start-up chatter. Safe to call twice.
 pub fn init() {
-    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format(|out, record| {
-            let level = match record.level() {
-                log::Level::Warn => "WARNING",
-                other => other.as_str(),
-            };
-            writeln!(out, "{:<10}{}", format!("{level}:"), record.args())
-        })
-        .try_init();
+    let _ = env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or("info,actix_server=warn"),
+    )
+    .format(|out, record| {
+        let level = match record.level() {
+            log::Level::Warn => "WARNING",
+            other => other.as_str(),
+        };
+        writeln!(out, "{:<10}{}", format!("{level}:"), record.args())
+    })
+    .try_init();
 }
 
 /// One line a request: `127.0.0.1:63400 - "DELETE /posts/1 HTTP/1.1" 204 No Content`.

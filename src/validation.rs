@@ -201,17 +201,32 @@ pub trait FromJsonBody: Sized {
     fn from_fields(fields: &mut BodyFields<'_>) -> Option<Self>;
 
     fn from_json(value: &Value) -> Result<Self, AppError> {
-        let Value::Object(object) = value else {
-            return Err(AppError::validation(FieldError::new(
-                &["body"],
-                "value is not a valid dict",
-                "type_error.dict",
-            )));
-        };
-        let mut fields = BodyFields::new(object);
+        let mut fields = BodyFields::new(json_object(value)?);
         let parsed = Self::from_fields(&mut fields);
         fields.finish(parsed)
     }
+}
+
+/// The body as a JSON object, or pydantic's 422 for anything else.
+pub fn json_object(value: &Value) -> Result<&Map<String, Value>, AppError> {
+    match value {
+        Value::Object(object) => Ok(object),
+        _ => Err(AppError::validation(FieldError::new(
+            &["body"],
+            "value is not a valid dict",
+            "type_error.dict",
+        ))),
+    }
+}
+
+/// The value of `name` in form or query pairs; of repeated names the last
+/// wins, as in Starlette.
+pub fn last_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
 }
 
 /// Parses JSON bytes, answering malformed JSON the way FastAPI does.
@@ -253,8 +268,7 @@ impl<T: FromJsonBody + 'static> FromRequest for ValidJson<T> {
     }
 }
 
-/// The query string as name/value pairs; for repeated names the last one wins,
-/// as in Starlette.
+/// The query string as name/value pairs (see [`last_value`]).
 pub fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, AppError> {
     serde_urlencoded::from_str(req.query_string()).map_err(|_| {
         AppError::validation(FieldError::new(

@@ -16,7 +16,9 @@ use crate::auth::{PasswordHasher, TokenService};
 use crate::db::{self, DbPool};
 use crate::error::AppError;
 use crate::routes::{ErrorBody, ValidationErrorBody};
-use crate::validation::{BodyFields, FieldError, MAX_BODY_BYTES, parse_json, read_body};
+use crate::validation::{
+    BodyFields, FieldError, MAX_BODY_BYTES, json_object, last_value, parse_json, read_body,
+};
 
 #[derive(Serialize, ToSchema)]
 pub struct Token {
@@ -82,14 +84,7 @@ impl FromRequest for Credentials {
 }
 
 fn from_form_fields(pairs: Vec<(String, String)>) -> Result<Credentials, AppError> {
-    // The last value of a repeated field wins, as in Starlette.
-    let field = |name: &str| {
-        pairs
-            .iter()
-            .rev()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
-    };
+    let field = |name: &str| last_value(&pairs, name).map(str::to_owned);
     let mut errors = Vec::new();
     let username = field("username").or_else(|| {
         errors.push(FieldError::missing(&["body", "username"]));
@@ -106,13 +101,7 @@ fn from_form_fields(pairs: Vec<(String, String)>) -> Result<Credentials, AppErro
 }
 
 fn from_json(value: &Value) -> Result<Credentials, AppError> {
-    let Value::Object(object) = value else {
-        return Err(AppError::validation(FieldError::new(
-            &["body"],
-            "value is not a valid dict",
-            "type_error.dict",
-        )));
-    };
+    let object = json_object(value)?;
     let mut fields = BodyFields::new(object);
     let name = if object.contains_key("email") || !object.contains_key("username") {
         "email"

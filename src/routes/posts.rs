@@ -11,12 +11,13 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::CurrentUser;
 use crate::db::models::{NewPost, PostChanges, PostWithVotes};
 use crate::db::posts::PostFilter;
-use crate::db::{self, DbPool, write_transaction};
+use crate::db::{self, DbConnection, DbPool, write_transaction};
 use crate::error::AppError;
 use crate::routes::users::UserOut;
 use crate::routes::{ErrorBody, ValidationErrorBody, utc_timestamp};
 use crate::validation::{
-    BodyFields, FieldError, FromJsonBody, ValidJson, check_chars, check_range, query_pairs,
+    BodyFields, FieldError, FromJsonBody, ValidJson, check_chars, check_range, last_value,
+    query_pairs,
 };
 
 pub const MAX_TITLE_CHARS: usize = 300;
@@ -129,13 +130,7 @@ impl FromRequest for ListQuery {
 
 fn parse_list_query(req: &HttpRequest) -> Result<PostFilter, AppError> {
     let pairs = query_pairs(req)?;
-    let last = |name: &str| {
-        pairs
-            .iter()
-            .rev()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    };
+    let last = |name: &str| last_value(&pairs, name);
     let mut errors = Vec::new();
     let mut integer = |name: &str, default: i64, min: i64, max: i64| {
         let loc = ["query", name];
@@ -171,8 +166,15 @@ fn does_not_exist(id: i32) -> AppError {
     AppError::NotFound(format!("post with id: {id} does not exist"))
 }
 
-fn not_yours() -> AppError {
-    AppError::Forbidden("Not authorized to perform requested action".into())
+/// 404 if the post is missing, 403 if it is someone else's.
+fn check_owner(conn: &mut DbConnection, id: i32, caller: CurrentUser) -> Result<(), AppError> {
+    let post = db::posts::find(conn, id)?.ok_or_else(|| does_not_exist(id))?;
+    if post.owner_id != caller.id {
+        return Err(AppError::Forbidden(
+            "Not authorized to perform requested action".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Posts, newest first.
@@ -276,10 +278,7 @@ pub async fn update_post(
     let id = id.into_inner();
     let post = db::run(&pool, move |conn| {
         write_transaction(conn, |conn| {
-            let existing = db::posts::find(conn, id)?.ok_or_else(|| does_not_exist(id))?;
-            if existing.owner_id != caller.id {
-                return Err(not_yours());
-            }
+            check_owner(conn, id, caller)?;
             let changes = PostChanges {
                 title: &input.title,
                 content: &input.content,
@@ -316,10 +315,7 @@ pub async fn delete_post(
     let id = id.into_inner();
     db::run(&pool, move |conn| {
         write_transaction(conn, |conn| {
-            let existing = db::posts::find(conn, id)?.ok_or_else(|| does_not_exist(id))?;
-            if existing.owner_id != caller.id {
-                return Err(not_yours());
-            }
+            check_owner(conn, id, caller)?;
             db::posts::delete(conn, id)?;
             Ok(())
         })

@@ -214,7 +214,9 @@ impl TestApp {
         let address = format!("http://127.0.0.1:{}", app.port());
         let server = app.handle();
         actix_web::rt::spawn(app.run_until_stopped());
+        // Redirects are not followed: the contract has none, so one must show.
         let client = awc::Client::builder()
+            .disable_redirects()
             .timeout(Duration::from_secs(30))
             .finish();
         Self {
@@ -498,46 +500,5 @@ impl TestResponse {
             .header("www-authenticate")
             .expect("a WWW-Authenticate header");
         assert!(challenge.starts_with("Bearer"), "{challenge}");
-    }
-}
-
-impl TestApp {
-    /// As [`TestApp::request`], but through a client that never follows a
-    /// redirect, so a test can tell a direct answer from a 307 round trip.
-    pub async fn request_without_redirects(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Body,
-    ) -> TestResponse {
-        let client = awc::Client::builder()
-            .disable_redirects()
-            .timeout(Duration::from_secs(30))
-            .finish();
-        let mut request = client.request(method, format!("{}{path}", self.address));
-        if let Some(token) = token {
-            request = request.insert_header((header::AUTHORIZATION, format!("Bearer {token}")));
-        }
-        let sent = match body {
-            Body::None => request.send().await,
-            Body::Json(value) => request.send_json(&value).await,
-            Body::Raw {
-                content_type,
-                bytes,
-            } => {
-                request
-                    .insert_header((header::CONTENT_TYPE, content_type))
-                    .send_body(bytes)
-                    .await
-            }
-        };
-        let mut response = sent.expect("the request reaches the server");
-        let bytes = response.body().await.expect("the response body");
-        TestResponse {
-            status: response.status(),
-            headers: response.headers().clone(),
-            body: bytes.to_vec(),
-        }
     }
 }

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod database;
 mod health_and_errors;
 mod login;
 mod posts;

@@ -506,16 +506,16 @@ backend_tests! {
         let alice_shown = public_user(&app, &alice).await;
 
         let created = app
-            .request_without_redirects(
+            .request(
                 Method::POST,
                 "/posts/",
                 alice.token(),
                 Body::Json(json!({ "title": "slash", "content": "ed" })),
             )
             .await;
-        let listed = app.request_without_redirects(Method::GET, "/posts/", alice.token(), Body::None).await;
+        let listed = app.request(Method::GET, "/posts/", alice.token(), Body::None).await;
         let listed_with_query = app
-            .request_without_redirects(Method::GET, "/posts/?limit=1&search=SLA", alice.token(), Body::None)
+            .request(Method::GET, "/posts/?limit=1&search=SLA", alice.token(), Body::None)
             .await;
 
         assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());

@@ -299,10 +299,10 @@ backend_tests! {
         let id = id_of(&app.create_post(&alice, "slash").await);
 
         let added = app
-            .request_without_redirects(Method::POST, "/vote/", alice.token(), Body::Json(json!({ "post_id": id, "dir": 1 })))
+            .request(Method::POST, "/vote/", alice.token(), Body::Json(json!({ "post_id": id, "dir": 1 })))
             .await;
         let deleted = app
-            .request_without_redirects(Method::POST, "/vote/", alice.token(), Body::Json(json!({ "post_id": id, "dir": 0 })))
+            .request(Method::POST, "/vote/", alice.token(), Body::Json(json!({ "post_id": id, "dir": 0 })))
             .await;
 
         assert_eq!(added.header("location"), None);
