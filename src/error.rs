@@ -45,6 +45,11 @@ impl AppError {
         Self::Unauthorized { token_given: true }
     }
 
+    /// A body that cannot be read as its content type says (FastAPI's words).
+    pub fn malformed_body() -> Self {
+        Self::BadRequest("There was an error parsing the body".into())
+    }
+
     pub fn validation(error: FieldError) -> Self {
         Self::Validation(vec![error])
     }

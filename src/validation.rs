@@ -246,7 +246,7 @@ pub async fn read_body(req: &HttpRequest, payload: &mut Payload) -> Result<Bytes
         if e.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
             AppError::PayloadTooLarge
         } else {
-            AppError::BadRequest("There was an error parsing the body".into())
+            AppError::malformed_body()
         }
     })
 }

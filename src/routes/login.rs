@@ -69,9 +69,7 @@ impl FromRequest for Credentials {
                 Some("application/x-www-form-urlencoded") => {
                     let bytes = read_body(&req, &mut payload).await?;
                     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
-                        .map_err(|_| {
-                            AppError::BadRequest("There was an error parsing the body".into())
-                        })?;
+                        .map_err(|_| AppError::malformed_body())?;
                     from_form_fields(pairs)
                 }
                 Some("multipart/form-data") => {
@@ -121,23 +119,25 @@ async fn multipart_fields(
     req: &HttpRequest,
     payload: Payload,
 ) -> Result<Vec<(String, String)>, AppError> {
-    let malformed = || AppError::BadRequest("There was an error parsing the body".into());
     let mut multipart = Multipart::new(req.headers(), payload);
     let mut fields = Vec::new();
     let mut total = 0;
     while let Some(field) = multipart.next().await {
-        let mut field = field.map_err(|_| malformed())?;
+        let mut field = field.map_err(|_| AppError::malformed_body())?;
         let name = field.name().unwrap_or_default().to_owned();
         let mut value = Vec::new();
         while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|_| malformed())?;
+            let chunk = chunk.map_err(|_| AppError::malformed_body())?;
             total += chunk.len();
             if total > MAX_BODY_BYTES {
                 return Err(AppError::PayloadTooLarge);
             }
             value.extend_from_slice(&chunk);
         }
-        fields.push((name, String::from_utf8(value).map_err(|_| malformed())?));
+        fields.push((
+            name,
+            String::from_utf8(value).map_err(|_| AppError::malformed_body())?,
+        ));
     }
     Ok(fields)
 }
