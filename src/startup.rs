@@ -10,7 +10,7 @@ use actix_web::dev::{Server, ServerHandle, ServiceFactory, ServiceRequest, Servi
 use actix_web::http::header;
 use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
 use actix_web::web::{self, PayloadConfig};
-use actix_web::{App, HttpServer, Resource};
+use actix_web::{App, HttpServer, Resource, Route, guard};
 
 use crate::auth::{PasswordHasher, TokenService, require_bearer_token};
 use crate::clock::{Clock, SystemClock};
@@ -106,25 +106,25 @@ pub fn build_app(
         .app_data(state.hasher)
         .app_data(state.openapi)
         .app_data(state.swagger)
-        .service(resource("/").route(web::get().to(root::root)))
-        .service(resource("/health").route(web::get().to(root::health)))
-        .service(resource("/openapi.json").route(web::get().to(docs::openapi_json)))
-        .service(resource("/docs").route(web::get().to(docs::swagger_index)))
-        .service(resource("/docs/{file:.+}").route(web::get().to(docs::swagger_asset)))
+        .service(resource("/").route(get().to(root::root)))
+        .service(resource("/health").route(get().to(root::health)))
+        .service(resource("/openapi.json").route(get().to(docs::openapi_json)))
+        .service(resource("/docs").route(get().to(docs::swagger_index)))
+        .service(resource("/docs/{file:.+}").route(get().to(docs::swagger_asset)))
         .service(resource("/users").route(web::post().to(users::create_user)))
-        .service(resource("/users/{id}").route(web::get().to(users::get_user)))
+        .service(resource("/users/{id}").route(get().to(users::get_user)))
         .service(resource("/login").route(web::post().to(login::login)))
         .service(
             web::scope("/posts")
                 .wrap(from_fn(require_bearer_token))
                 .service(
                     resource("")
-                        .route(web::get().to(posts::list_posts))
+                        .route(get().to(posts::list_posts))
                         .route(web::post().to(posts::create_post)),
                 )
                 .service(
                     resource("/{id}")
-                        .route(web::get().to(posts::get_post))
+                        .route(get().to(posts::get_post))
                         .route(web::put().to(posts::update_post))
                         .route(web::delete().to(posts::delete_post)),
                 ),
@@ -140,6 +140,12 @@ pub fn build_app(
         .wrap(NormalizePath::new(TrailingSlash::Trim))
         .wrap(cors(&state.cors_origins))
         .wrap(from_fn(access_log))
+}
+
+/// GET, and HEAD as Starlette adds it to every GET route (load balancers'
+/// health checks use it); actix sends no body for HEAD.
+fn get() -> Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
 /// A resource whose unsupported methods get a JSON 405.

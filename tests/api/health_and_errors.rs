@@ -25,6 +25,15 @@ backend_tests! {
         assert_eq!(response.json(), json!({ "status": "ok", "database": "ok" }));
     }
 
+    async fn head_is_answered_like_get_without_a_body(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+
+        let response = app.request(Method::HEAD, "/health", None, Body::None).await;
+
+        assert_eq!(response.status, StatusCode::OK);
+        assert!(response.body.is_empty());
+    }
+
     async fn an_unknown_route_is_a_json_404(backend: Backend) {
         let app = TestApp::spawn(backend).await;
 
