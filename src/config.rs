@@ -57,9 +57,11 @@ impl fmt::Display for DatabaseUrl {
             Self::Sqlite(path) => write!(f, "sqlite {}", path.display()),
             Self::Postgres(url) => {
                 let after_scheme = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
-                let host_part = after_scheme
+                // Credentials may sit before the host or in the query string.
+                let without_query = after_scheme.split('?').next().unwrap_or_default();
+                let host_part = without_query
                     .rsplit_once('@')
-                    .map_or(after_scheme, |(_, host)| host);
+                    .map_or(without_query, |(_, host)| host);
                 write!(f, "postgres {host_part}")
             }
         }
@@ -332,6 +334,9 @@ mod tests {
         let url = DatabaseUrl::parse("postgres://user:hunter2@db.example.com:5432/app").unwrap();
         assert_eq!(url.to_string(), "postgres db.example.com:5432/app");
         assert!(!format!("{url:?}").contains("hunter2"));
+        let url =
+            DatabaseUrl::parse("postgres://db.example.com/app?user=u&password=hunter2").unwrap();
+        assert_eq!(url.to_string(), "postgres db.example.com/app");
     }
 
     #[test]

@@ -50,6 +50,15 @@ impl FieldError {
         Self::new(loc, "field required", "value_error.missing")
     }
 
+    /// PostgreSQL cannot store NUL in text, and SQLite would cut at it.
+    pub fn nul(loc: &[&str]) -> Self {
+        Self::new(
+            loc,
+            "string must not contain NUL characters",
+            "value_error.str.nul",
+        )
+    }
+
     pub fn not_an_integer(loc: &[&str]) -> Self {
         Self::new(loc, "value is not a valid integer", "type_error.integer")
     }
@@ -149,6 +158,9 @@ impl<'a> BodyFields<'a> {
     /// A required string.
     pub fn string(&mut self, name: &str) -> Option<&'a str> {
         match self.present(name)? {
+            Value::String(text) if text.contains('\0') => {
+                self.reject(FieldError::nul(&["body", name]))
+            }
             Value::String(text) => Some(text),
             _ => self.reject(FieldError::new(
                 &["body", name],

@@ -11,13 +11,21 @@ use crate::clock::Clock;
 use crate::config::SecretKey;
 use crate::error::AppError;
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Claims {
-    pub user_id: i32,
-    /// Expiry, in whole seconds since the epoch. Required.
-    pub exp: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub iat: Option<i64>,
+/// What postapi puts in a token: the course's claims plus `iat`.
+#[derive(Debug, Serialize)]
+struct IssuedClaims {
+    user_id: i32,
+    exp: i64,
+    iat: i64,
+}
+
+/// What a token must carry to be accepted. `exp` and `nbf` are NumericDates:
+/// any JSON number, as PyJWT reads them; a string is refused.
+#[derive(Debug, Deserialize)]
+struct ReceivedClaims {
+    user_id: i32,
+    exp: f64,
+    nbf: Option<f64>,
 }
 
 pub struct TokenService {
@@ -56,10 +64,10 @@ impl TokenService {
 
     pub fn issue(&self, user_id: i32) -> Result<String, AppError> {
         let now = self.clock.now().timestamp();
-        let claims = Claims {
+        let claims = IssuedClaims {
             user_id,
             exp: now.saturating_add(self.ttl.num_seconds()),
-            iat: Some(now),
+            iat: now,
         };
         jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.encoding_key)
             .map_err(|e| AppError::Internal(format!("signing a token: {e}")))
@@ -67,15 +75,20 @@ impl TokenService {
 
     /// The user id a valid, unexpired token speaks for.
     pub fn verify(&self, token: &str) -> Result<i32, AppError> {
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding_key, &self.validation)
-            .map_err(|e| {
-                log::debug!("token refused: {e}");
-                AppError::invalid_token()
-            })?
-            .claims;
-        // As in PyJWT: expired from the second `exp` names.
-        if self.clock.now().timestamp() >= claims.exp {
-            log::debug!("token refused: expired");
+        let claims =
+            jsonwebtoken::decode::<ReceivedClaims>(token, &self.decoding_key, &self.validation)
+                .map_err(|e| {
+                    log::debug!("token refused: {e}");
+                    AppError::invalid_token()
+                })?
+                .claims;
+        // As in PyJWT, with no leeway: expired from the instant `exp` names,
+        // not yet valid before `nbf`.
+        let now = self.clock.now().timestamp_micros() as f64 / 1e6;
+        let expired = now >= claims.exp;
+        let premature = claims.nbf.is_some_and(|nbf| now < nbf);
+        if expired || premature {
+            log::debug!("token refused: expired or not yet valid");
             return Err(AppError::invalid_token());
         }
         Ok(claims.user_id)

@@ -55,8 +55,9 @@ pub fn list(conn: &mut DbConnection, filter: &PostFilter) -> QueryResult<Vec<Pos
         .offset(filter.skip)
         .into_boxed();
     if let Some(search) = filter.search.as_deref().filter(|s| !s.is_empty()) {
-        let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
-        query = query.filter(lower(posts::title).like(pattern).escape('\\'));
+        // Both sides folded by the same lower(); escaping survives it.
+        let pattern = format!("%{}%", escape_like(search));
+        query = query.filter(lower(posts::title).like(lower(pattern)).escape('\\'));
     }
     query.load(conn)
 }
@@ -83,11 +84,12 @@ pub fn insert(conn: &mut DbConnection, new_post: &NewPost<'_>) -> QueryResult<Po
         .get_result(conn)
 }
 
-pub fn update(conn: &mut DbConnection, id: i32, changes: &PostChanges<'_>) -> QueryResult<Post> {
-    diesel::update(posts::table.find(id))
+/// Replaces what an owner may change; `false` when the post is gone.
+pub fn update(conn: &mut DbConnection, id: i32, changes: &PostChanges<'_>) -> QueryResult<bool> {
+    Ok(diesel::update(posts::table.find(id))
         .set(changes)
-        .returning(posts::all_columns)
-        .get_result(conn)
+        .execute(conn)?
+        > 0)
 }
 
 /// Deletes a post (its votes go with it); `false` when there was none.

@@ -6,6 +6,7 @@ use std::pin::Pin;
 
 use actix_multipart::Multipart;
 use actix_web::dev::Payload;
+use actix_web::error::PayloadError;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -16,9 +17,7 @@ use crate::auth::{PasswordHasher, TokenService};
 use crate::db::{self, DbPool};
 use crate::error::AppError;
 use crate::routes::{ErrorBody, ValidationErrorBody};
-use crate::validation::{
-    BodyFields, FieldError, MAX_BODY_BYTES, json_object, last_value, parse_json, read_body,
-};
+use crate::validation::{BodyFields, FieldError, json_object, last_value, parse_json, read_body};
 
 #[derive(Serialize, ToSchema)]
 pub struct Token {
@@ -73,7 +72,7 @@ impl FromRequest for Credentials {
                     from_form_fields(pairs)
                 }
                 Some("multipart/form-data") => {
-                    from_form_fields(multipart_fields(&req, payload).await?)
+                    from_form_fields(multipart_fields(&req, &mut payload).await?)
                 }
                 _ => from_json(&parse_json(&read_body(&req, &mut payload).await?)?),
             }
@@ -82,7 +81,12 @@ impl FromRequest for Credentials {
 }
 
 fn from_form_fields(pairs: Vec<(String, String)>) -> Result<Credentials, AppError> {
-    let field = |name: &str| last_value(&pairs, name).map(str::to_owned);
+    // FastAPI takes an empty form field as a missing one.
+    let field = |name: &str| {
+        last_value(&pairs, name)
+            .filter(|value| !value.is_empty())
+            .map(str::to_owned)
+    };
     let mut errors = Vec::new();
     let username = field("username").or_else(|| {
         errors.push(FieldError::missing(&["body", "username"]));
@@ -117,22 +121,22 @@ fn from_json(value: &Value) -> Result<Credentials, AppError> {
 /// The text fields of a multipart form, within the body size limit.
 async fn multipart_fields(
     req: &HttpRequest,
-    payload: Payload,
+    payload: &mut Payload,
 ) -> Result<Vec<(String, String)>, AppError> {
-    let mut multipart = Multipart::new(req.headers(), payload);
+    // The whole body is read under the size cap first, so neither field data
+    // nor part headers can grow past it.
+    let body = read_body(req, payload).await?;
+    let mut multipart = Multipart::new(
+        req.headers(),
+        futures_util::stream::once(async move { Ok::<_, PayloadError>(body) }),
+    );
     let mut fields = Vec::new();
-    let mut total = 0;
     while let Some(field) = multipart.next().await {
         let mut field = field.map_err(|_| AppError::malformed_body())?;
         let name = field.name().unwrap_or_default().to_owned();
         let mut value = Vec::new();
         while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|_| AppError::malformed_body())?;
-            total += chunk.len();
-            if total > MAX_BODY_BYTES {
-                return Err(AppError::PayloadTooLarge);
-            }
-            value.extend_from_slice(&chunk);
+            value.extend_from_slice(&chunk.map_err(|_| AppError::malformed_body())?);
         }
         fields.push((
             name,
@@ -168,10 +172,15 @@ pub async fn login(
     credentials: Credentials,
 ) -> Result<HttpResponse, AppError> {
     let email = credentials.username.trim().to_lowercase();
-    let stored = db::run(&pool, move |conn| {
-        Ok(db::users::credentials_by_email(conn, &email)?)
-    })
-    .await?;
+    // No stored email holds a NUL, and PostgreSQL refuses one in a query.
+    let stored = if email.contains('\0') {
+        None
+    } else {
+        db::run(&pool, move |conn| {
+            Ok(db::users::credentials_by_email(conn, &email)?)
+        })
+        .await?
+    };
     let (user_id, stored_hash) = stored.map(|c| (c.user_id, c.password_hash)).unzip();
     if !hasher.verify(credentials.password, stored_hash).await? {
         return Err(AppError::Forbidden("Invalid Credentials".into()));

@@ -8,7 +8,7 @@ pub mod root;
 pub mod users;
 pub mod votes;
 
-use actix_web::HttpResponse;
+use actix_web::{HttpResponse, web};
 use chrono::NaiveDateTime;
 use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
@@ -32,6 +32,13 @@ pub struct ValidationErrorBody {
 /// Writes a stored UTC timestamp the way FastAPI does: RFC 3339 with `+00:00`.
 pub fn utc_timestamp<S: Serializer>(at: &NaiveDateTime, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_str(&at.format("%Y-%m-%dT%H:%M:%S%.6f+00:00"))
+}
+
+/// A path id as a row id. FastAPI takes integers of any size; the tables'
+/// ids are 32-bit, so a larger one names no row and gets `missing`'s 404.
+pub fn row_id(id: web::Path<i64>, missing: fn(i64) -> AppError) -> Result<i32, AppError> {
+    let id = id.into_inner();
+    i32::try_from(id).map_err(|_| missing(id))
 }
 
 /// Unknown routes.

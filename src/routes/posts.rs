@@ -14,7 +14,7 @@ use crate::db::posts::PostFilter;
 use crate::db::{self, DbConnection, DbPool, write_transaction};
 use crate::error::AppError;
 use crate::routes::users::UserOut;
-use crate::routes::{ErrorBody, ValidationErrorBody, utc_timestamp};
+use crate::routes::{ErrorBody, ValidationErrorBody, row_id, utc_timestamp};
 use crate::validation::{
     BodyFields, FieldError, FromJsonBody, ValidJson, check_chars, check_range, last_value,
     query_pairs,
@@ -148,21 +148,25 @@ fn parse_list_query(req: &HttpRequest) -> Result<PostFilter, AppError> {
     };
     let limit = integer("limit", 10, 0, MAX_PAGE_SIZE);
     let skip = integer("skip", 0, 0, i64::MAX);
+    let search = last("search");
+    if search.is_some_and(|text| text.contains('\0')) {
+        errors.push(FieldError::nul(&["query", "search"]));
+    }
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
     Ok(PostFilter {
         limit,
         skip,
-        search: last("search").map(str::to_owned),
+        search: search.map(str::to_owned),
     })
 }
 
-fn not_found(id: i32) -> AppError {
+fn not_found(id: impl std::fmt::Display) -> AppError {
     AppError::NotFound(format!("post with id: {id} was not found"))
 }
 
-fn does_not_exist(id: i32) -> AppError {
+fn does_not_exist(id: impl std::fmt::Display) -> AppError {
     AppError::NotFound(format!("post with id: {id} does not exist"))
 }
 
@@ -213,9 +217,9 @@ pub async fn list_posts(
 )]
 pub async fn get_post(
     pool: web::Data<DbPool>,
-    id: web::Path<i32>,
+    id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    let id = id.into_inner();
+    let id = row_id(id, not_found)?;
     let post = db::run(&pool, move |conn| Ok(db::posts::find_with_votes(conn, id)?)).await?;
     Ok(HttpResponse::Ok().json(PostOut::from(post.ok_or_else(|| not_found(id))?)))
 }
@@ -272,10 +276,10 @@ pub async fn create_post(
 pub async fn update_post(
     pool: web::Data<DbPool>,
     caller: CurrentUser,
-    id: web::Path<i32>,
+    id: web::Path<i64>,
     ValidJson(input): ValidJson<PostIn>,
 ) -> Result<HttpResponse, AppError> {
-    let id = id.into_inner();
+    let id = row_id(id, does_not_exist)?;
     let post = db::run(&pool, move |conn| {
         write_transaction(conn, |conn| {
             check_owner(conn, id, caller)?;
@@ -284,7 +288,10 @@ pub async fn update_post(
                 content: &input.content,
                 published: input.published,
             };
-            db::posts::update(conn, id, &changes)?;
+            // A delete racing this update on PostgreSQL can win in between.
+            if !db::posts::update(conn, id, &changes)? {
+                return Err(does_not_exist(id));
+            }
             db::posts::find_with_votes(conn, id)?.ok_or_else(|| does_not_exist(id))
         })
     })
@@ -310,14 +317,16 @@ pub async fn update_post(
 pub async fn delete_post(
     pool: web::Data<DbPool>,
     caller: CurrentUser,
-    id: web::Path<i32>,
+    id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    let id = id.into_inner();
+    let id = row_id(id, does_not_exist)?;
     db::run(&pool, move |conn| {
         write_transaction(conn, |conn| {
             check_owner(conn, id, caller)?;
-            db::posts::delete(conn, id)?;
-            Ok(())
+            match db::posts::delete(conn, id)? {
+                true => Ok(()),
+                false => Err(does_not_exist(id)),
+            }
         })
     })
     .await?;

@@ -10,7 +10,7 @@ use crate::auth::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
 use crate::db::models::{NewUser, User};
 use crate::db::{self, DbPool};
 use crate::error::AppError;
-use crate::routes::{ErrorBody, ValidationErrorBody, utc_timestamp};
+use crate::routes::{ErrorBody, ValidationErrorBody, row_id, utc_timestamp};
 use crate::validation::{BodyFields, FieldError, FromJsonBody, ValidJson};
 
 /// A user as every route shows one: never a password or hash.
@@ -82,6 +82,10 @@ pub fn normalize_email(raw: &str) -> Option<String> {
     (dotted && email_address::EmailAddress::is_valid(&email)).then_some(email)
 }
 
+fn user_missing(id: i64) -> AppError {
+    AppError::NotFound(format!("User with id: {id} does not exist"))
+}
+
 /// Sign up.
 #[utoipa::path(
     post,
@@ -131,12 +135,11 @@ pub async fn create_user(
 )]
 pub async fn get_user(
     pool: web::Data<DbPool>,
-    id: web::Path<i32>,
+    id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    let id = id.into_inner();
+    let id = row_id(id, user_missing)?;
     let user = db::run(&pool, move |conn| Ok(db::users::find(conn, id)?)).await?;
-    let user =
-        user.ok_or_else(|| AppError::NotFound(format!("User with id: {id} does not exist")))?;
+    let user = user.ok_or_else(|| user_missing(id.into()))?;
     Ok(HttpResponse::Ok().json(UserOut::from(user)))
 }
 

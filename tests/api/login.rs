@@ -220,11 +220,11 @@ backend_tests! {
         assert_eq!(form.body, json.body);
     }
 
-    async fn an_empty_or_over_long_password_is_a_403_not_a_500(backend: Backend) {
+    async fn an_empty_json_password_or_an_over_long_one_is_a_403_not_a_500(backend: Backend) {
         let app = TestApp::spawn(backend).await;
         app.sign_up("alice@example.com").await;
 
-        let empty = app.post_form("/login", &[("username", "alice@example.com"), ("password", "")]).await;
+        let empty = app.post("/login", json!({ "email": "alice@example.com", "password": "" }), None).await;
         let long = "x".repeat(200);
         let over_long = app.post_form("/login", &[("username", "alice@example.com"), ("password", &long)]).await;
         let unknown_over_long = app.post_form("/login", &[("username", "nobody@example.com"), ("password", &long)]).await;
@@ -232,6 +232,45 @@ backend_tests! {
         assert_invalid_credentials(&empty);
         assert_invalid_credentials(&over_long);
         assert_invalid_credentials(&unknown_over_long);
+    }
+
+    async fn empty_form_fields_count_as_missing_as_in_fastapi(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        app.sign_up("alice@example.com").await;
+
+        let response = app.post_form("/login", &[("username", ""), ("password", "")]).await;
+
+        response.assert_validation_error(&["body", "username"]);
+        response.assert_validation_error(&["body", "password"]);
+    }
+
+    async fn an_email_with_a_nul_character_is_invalid_credentials_not_a_500(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        app.sign_up("alice@example.com").await;
+
+        let response = app.post_form("/login", &[("username", "alice\0@example.com"), ("password", PASSWORD)]).await;
+
+        assert_invalid_credentials(&response);
+    }
+
+    async fn a_multipart_body_over_one_mebibyte_is_a_413(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let boundary = "postapi-boundary";
+        let filler: String = (0..60_000)
+            .map(|n| format!("--{boundary}\r\nContent-Disposition: form-data; name=\"f{n}\"\r\n\r\n\r\n"))
+            .collect();
+        let body = format!(
+            "{filler}--{boundary}\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nalice@example.com\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\n{PASSWORD}\r\n--{boundary}--\r\n"
+        );
+        assert!(body.len() > 1024 * 1024);
+
+        let response = app
+            .request(Method::POST, "/login", None, Body::raw(&format!("multipart/form-data; boundary={boundary}"), body))
+            .await;
+
+        assert_eq!(response.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", response.text());
+        assert_eq!(app.get("/health", None).await.status, StatusCode::OK);
     }
 
     async fn a_form_without_a_username_is_a_422_at_the_username(backend: Backend) {

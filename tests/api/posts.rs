@@ -862,6 +862,42 @@ backend_tests! {
         }
     }
 
+    async fn search_folds_case_the_same_way_on_both_sides(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let alice = app.user("alice@example.com").await;
+        app.create_post(&alice, "İstanbul trip").await;
+
+        let listed = app.get("/posts?search=%C4%B0STANBUL", alice.token()).await;
+
+        assert_eq!(listed.status, StatusCode::OK, "{}", listed.text());
+        let titles: Vec<Value> = listed.json().as_array().into_iter().flatten().map(|p| p["title"].clone()).collect();
+        assert_eq!(titles, vec![json!("İstanbul trip")]);
+    }
+
+    async fn nul_characters_are_a_422_in_bodies_and_in_search(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let alice = app.user("alice@example.com").await;
+
+        let created = app.post("/posts", json!({ "title": "a\u{0}b", "content": "c" }), alice.token()).await;
+        let searched = app.get("/posts?search=%00", alice.token()).await;
+
+        created.assert_validation_error(&["body", "title"]);
+        searched.assert_validation_error(&["query", "search"]);
+    }
+
+    async fn a_post_id_beyond_the_32_bit_range_is_a_404(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let alice = app.user("alice@example.com").await;
+
+        let got = app.get("/posts/99999999999", alice.token()).await;
+        let deleted = app.delete("/posts/99999999999", alice.token()).await;
+
+        assert_eq!(got.status, StatusCode::NOT_FOUND);
+        assert_eq!(got.json(), json!({ "detail": "post with id: 99999999999 was not found" }));
+        assert_eq!(deleted.status, StatusCode::NOT_FOUND);
+        assert_eq!(deleted.json(), json!({ "detail": "post with id: 99999999999 does not exist" }));
+    }
+
     async fn search_matches_a_case_insensitive_substring_of_the_title(backend: Backend) {
         let app = TestApp::spawn(backend).await;
         let alice = app.user("alice@example.com").await;

@@ -282,6 +282,25 @@ backend_tests! {
         }
     }
 
+    async fn a_fractional_exp_is_a_numeric_date_and_accepted(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let user = app.user("alice@example.com").await;
+
+        let token = mint(&json!({ "user_id": user.id, "exp": now(&app) as f64 + 60.5 }));
+
+        assert_accepted(&app, &token).await;
+    }
+
+    async fn a_token_not_valid_before_a_later_time_is_a_401_until_then(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let user = app.user("alice@example.com").await;
+        let token = mint(&json!({ "user_id": user.id, "exp": in_an_hour(&app), "nbf": now(&app) + 300 }));
+
+        assert_refused(&app, &token).await;
+        app.advance_clock(chrono::TimeDelta::seconds(300));
+        assert_accepted(&app, &token).await;
+    }
+
     async fn a_token_of_a_deleted_user_is_a_401(backend: Backend) {
         use diesel::prelude::*;
         let app = TestApp::spawn(backend).await;

@@ -320,6 +320,23 @@ backend_tests! {
         assert_eq!(response.json(), created);
     }
 
+    async fn an_id_beyond_the_32_bit_range_is_a_404_not_a_422(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+
+        let response = app.get("/users/99999999999", None).await;
+
+        assert_eq!(response.status, StatusCode::NOT_FOUND, "{}", response.text());
+        assert_eq!(response.json(), json!({ "detail": "User with id: 99999999999 does not exist" }));
+    }
+
+    async fn a_nul_character_in_the_email_is_a_422_not_a_500(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+
+        let response = app.post("/users", json!({ "email": "a\u{0}b@example.com", "password": PASSWORD }), None).await;
+
+        response.assert_validation_error(&["body", "email"]);
+    }
+
     async fn an_unknown_user_id_is_a_404_naming_the_id(backend: Backend) {
         let app = TestApp::spawn(backend).await;
         let created = app.sign_up("alice@example.com").await;
