@@ -120,6 +120,36 @@ pub enum CorsOrigins {
     List(Vec<String>),
 }
 
+impl CorsOrigins {
+    /// A comma-separated list of `scheme://host[:port]` origins, or `*`.
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let origins: Vec<&str> = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .collect();
+        if origins.is_empty() || origins.contains(&"*") {
+            return Ok(Self::Any);
+        }
+        for origin in &origins {
+            let uri: actix_web::http::Uri = origin.parse().map_err(|_| invalid_origin(origin))?;
+            let bare =
+                uri.scheme().is_some() && uri.host().is_some() && matches!(uri.path(), "" | "/");
+            if !bare || origin.ends_with('/') {
+                return Err(invalid_origin(origin));
+            }
+        }
+        Ok(Self::List(origins.into_iter().map(str::to_owned).collect()))
+    }
+}
+
+fn invalid_origin(origin: &str) -> ConfigError {
+    ConfigError::new(
+        "CORS_ORIGINS",
+        format!("{origin:?} is not an origin like https://app.example.com"),
+    )
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub database_url: DatabaseUrl,
@@ -200,19 +230,7 @@ impl Settings {
             .ok_or_else(|| ConfigError::new("ACCESS_TOKEN_EXPIRE_MINUTES", "too large"))?;
         let cors_origins = match var("CORS_ORIGINS") {
             None => CorsOrigins::Any,
-            Some(raw) => {
-                let origins: Vec<String> = raw
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|o| !o.is_empty())
-                    .map(str::to_owned)
-                    .collect();
-                if origins.iter().any(|o| o == "*") {
-                    CorsOrigins::Any
-                } else {
-                    CorsOrigins::List(origins)
-                }
-            }
+            Some(raw) => CorsOrigins::parse(&raw)?,
         };
 
         Ok(Self {
@@ -420,5 +438,17 @@ mod tests {
             settings(&[("CORS_ORIGINS", "*")]).unwrap().cors_origins,
             CorsOrigins::Any
         );
+        for bad in [
+            "app.example.com",
+            "https://app.example.com/path",
+            "https://app.example.com/",
+            "not a url",
+        ] {
+            assert_eq!(
+                settings(&[("CORS_ORIGINS", bad)]).unwrap_err().name,
+                "CORS_ORIGINS",
+                "{bad}"
+            );
+        }
     }
 }
