@@ -135,3 +135,91 @@ impl From<actix_web::error::BlockingError> for AppError {
         Self::Internal(format!("blocking pool: {error}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::MessageBody;
+    use diesel::result::DatabaseErrorInformation;
+
+    use super::*;
+
+    struct Info(&'static str);
+
+    impl DatabaseErrorInformation for Info {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            None
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn database_error(kind: DatabaseErrorKind, message: &'static str) -> AppError {
+        DieselError::DatabaseError(kind, Box::new(Info(message))).into()
+    }
+
+    fn body_of(error: &AppError) -> String {
+        let body = error
+            .error_response()
+            .into_body()
+            .try_into_bytes()
+            .unwrap_or_default();
+        String::from_utf8_lossy(&body).into_owned()
+    }
+
+    #[test]
+    fn database_errors_map_to_their_statuses() {
+        let status = |error: AppError| error.status_code();
+        assert_eq!(status(DieselError::NotFound.into()), StatusCode::NOT_FOUND);
+        assert_eq!(
+            status(database_error(DatabaseErrorKind::UniqueViolation, "dup")),
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            status(database_error(DatabaseErrorKind::ClosedConnection, "gone")),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status(database_error(DatabaseErrorKind::Unknown, "boom")),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+
+    #[test]
+    fn a_500_and_a_503_never_show_their_cause() {
+        let internal = database_error(
+            DatabaseErrorKind::Unknown,
+            "relation secret_table is broken",
+        );
+        let unavailable =
+            AppError::Unavailable("password authentication failed for hunter2".into());
+
+        assert_eq!(body_of(&internal), r#"{"detail":"Internal Server Error"}"#);
+        assert!(!body_of(&unavailable).contains("hunter2"));
+    }
+
+    #[test]
+    fn a_401_carries_a_bearer_challenge() {
+        let response = AppError::invalid_token().error_response();
+        let challenge = response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok());
+        assert_eq!(challenge, Some(r#"Bearer error="invalid_token""#));
+    }
+}
