@@ -71,11 +71,14 @@ impl Modify for SecuritySchemes {
 }
 
 /// The document as served at `/openapi.json`, rendered once at start-up.
-pub struct OpenApiJson(pub String);
+/// Shared bytes, so serving it copies nothing.
+pub struct OpenApiJson(pub web::Bytes);
 
 impl OpenApiJson {
     pub fn render() -> Result<Self, serde_json::Error> {
-        ApiDoc::openapi().to_pretty_json().map(Self)
+        ApiDoc::openapi()
+            .to_pretty_json()
+            .map(|json| Self(json.into()))
     }
 }
 
