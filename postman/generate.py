@@ -301,6 +301,32 @@ def req(name, method, path, tests, *, query=None, token=None, json_body=None, ra
     return {"name": name, "event": events, "request": request, "response": []}
 
 
+def created_post_tests(title, content, published, owner, saves, *, secrets=True, owner_email=True):
+    """The test script of a 201 post creation: the flat Post shape with these
+    fields, then `saves` (environment name -> post field) stored for later requests.
+    `title` is a JavaScript expression; the run suffix makes titles unique."""
+    lines = ["expectStatus(201);", "expectJson();"]
+    if secrets:
+        lines.append("expectNoSecrets();")
+    lines += [
+        "const post = bodyJson();",
+        "expectPost(post, {",
+        f"    title: {title},",
+        f"    content: '{content}',",
+        f"    published: {'true' if published else 'false'},",
+        f"    owner_id: parseInt(pm.environment.get('{owner}_id'), 10),",
+    ]
+    if owner_email:
+        lines.append(f"    owner_email: pm.environment.get('{owner}_email'),")
+    lines += ["    votes: 0,", "});"]
+    sets = [f"pm.environment.set('{name}', post.{field});" for name, field in saves]
+    if len(sets) == 1:
+        lines.append(f"if (post && post.id) {sets[0]}")
+    else:
+        lines += ["if (post && post.id) {"] + [f"    {line}" for line in sets] + ["}"]
+    return "\n" + "\n".join(lines) + "\n"
+
+
 def folder(name, description, items):
     return {"name": name, "description": description, "item": items}
 
@@ -428,70 +454,22 @@ expect422('body', 'password');
 ])
 
 posts = folder("4. Posts", "Creating, listing, searching, reading and updating posts.", [
-    req("Create a post with published omitted (201, published = true)", "POST", "/posts", r"""
-expectStatus(201);
-expectJson();
-expectNoSecrets();
-const post = bodyJson();
-expectPost(post, {
-    title: 'Alice\'s first post ' + pm.environment.get('run_suffix'),
-    content: 'Hello from alice',
-    published: true,
-    owner_id: parseInt(pm.environment.get('alice_id'), 10),
-    owner_email: pm.environment.get('alice_email'),
-    votes: 0,
-});
-if (post && post.id) {
-    pm.environment.set('alice_post_id', post.id);
-    pm.environment.set('alice_post_created_at', post.created_at);
-}
-""", token="alice_token", json_body={"title": "Alice's first post {{run_suffix}}", "content": "Hello from alice"}),
-    req("Create a post with published = false (201)", "POST", "/posts", r"""
-expectStatus(201);
-expectJson();
-expectNoSecrets();
-const post = bodyJson();
-expectPost(post, {
-    title: 'Alice draft ' + pm.environment.get('run_suffix'),
-    content: 'not ready yet',
-    published: false,
-    owner_id: parseInt(pm.environment.get('alice_id'), 10),
-    owner_email: pm.environment.get('alice_email'),
-    votes: 0,
-});
-if (post && post.id) {
-    pm.environment.set('alice_draft_id', post.id);
-    pm.environment.set('alice_draft_created_at', post.created_at);
-}
-""", token="alice_token", json_body={"title": "Alice draft {{run_suffix}}", "content": "not ready yet", "published": False}),
-    req("Create bob's post, trailing slash (201)", "POST", "/posts/", r"""
-expectStatus(201);
-expectJson();
-expectNoSecrets();
-const post = bodyJson();
-expectPost(post, {
-    title: 'Bob post ' + pm.environment.get('run_suffix'),
-    content: 'Hello from bob',
-    published: true,
-    owner_id: parseInt(pm.environment.get('bob_id'), 10),
-    owner_email: pm.environment.get('bob_email'),
-    votes: 0,
-});
-if (post && post.id) pm.environment.set('bob_post_id', post.id);
-""", token="bob_token", json_body={"title": "Bob post {{run_suffix}}", "content": "Hello from bob", "published": True}),
-    req("Create a post whose title contains % (201)", "POST", "/posts", r"""
-expectStatus(201);
-expectJson();
-const post = bodyJson();
-expectPost(post, {
-    title: '100% sure ' + pm.environment.get('run_suffix'),
-    content: 'a literal percent sign',
-    published: true,
-    owner_id: parseInt(pm.environment.get('alice_id'), 10),
-    votes: 0,
-});
-if (post && post.id) pm.environment.set('percent_post_id', post.id);
-""", token="alice_token", json_body={"title": "100% sure {{run_suffix}}", "content": "a literal percent sign"}),
+    req("Create a post with published omitted (201, published = true)", "POST", "/posts", created_post_tests(
+        "'Alice\\'s first post ' + pm.environment.get('run_suffix')", "Hello from alice", True, "alice",
+        [("alice_post_id", "id"), ("alice_post_created_at", "created_at")]),
+        token="alice_token", json_body={"title": "Alice's first post {{run_suffix}}", "content": "Hello from alice"}),
+    req("Create a post with published = false (201)", "POST", "/posts", created_post_tests(
+        "'Alice draft ' + pm.environment.get('run_suffix')", "not ready yet", False, "alice",
+        [("alice_draft_id", "id"), ("alice_draft_created_at", "created_at")]),
+        token="alice_token", json_body={"title": "Alice draft {{run_suffix}}", "content": "not ready yet", "published": False}),
+    req("Create bob's post, trailing slash (201)", "POST", "/posts/", created_post_tests(
+        "'Bob post ' + pm.environment.get('run_suffix')", "Hello from bob", True, "bob",
+        [("bob_post_id", "id")]),
+        token="bob_token", json_body={"title": "Bob post {{run_suffix}}", "content": "Hello from bob", "published": True}),
+    req("Create a post whose title contains % (201)", "POST", "/posts", created_post_tests(
+        "'100% sure ' + pm.environment.get('run_suffix')", "a literal percent sign", True, "alice",
+        [("percent_post_id", "id")], secrets=False, owner_email=False),
+        token="alice_token", json_body={"title": "100% sure {{run_suffix}}", "content": "a literal percent sign"}),
     req("Create a post without a token (401)", "POST", "/posts", r"""
 expect401();
 """, json_body={"title": "no token", "content": "should not be created"}),
