@@ -8,9 +8,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::Serialize;
-use serde_json::json;
-
-use crate::validation::FieldError;
+use serde_json::{Value, json};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -133,6 +131,93 @@ impl From<r2d2::Error> for AppError {
 impl From<actix_web::error::BlockingError> for AppError {
     fn from(error: actix_web::error::BlockingError) -> Self {
         Self::Internal(format!("blocking pool: {error}"))
+    }
+}
+
+/// One entry of a 422 `detail` list.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    /// Where the problem is: `["body", "title"]`, `["query", "limit"]`, `["path", "id"]`.
+    #[schema(value_type = Vec<Object>)]
+    pub loc: Vec<Value>,
+    pub msg: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub ctx: Option<Value>,
+}
+
+impl FieldError {
+    pub fn new(loc: &[&str], msg: impl Into<String>, kind: impl Into<String>) -> Self {
+        Self {
+            loc: loc.iter().map(|part| json!(part)).collect(),
+            msg: msg.into(),
+            kind: kind.into(),
+            ctx: None,
+        }
+    }
+
+    fn with_limit(mut self, limit: impl Serialize) -> Self {
+        self.ctx = Some(json!({ "limit_value": limit }));
+        self
+    }
+
+    pub fn not_a_dict(loc: &[&str]) -> Self {
+        Self::new(loc, "value is not a valid dict", "type_error.dict")
+    }
+
+    pub fn missing(loc: &[&str]) -> Self {
+        Self::new(loc, "field required", "value_error.missing")
+    }
+
+    /// PostgreSQL cannot store NUL in text, and SQLite would cut at it.
+    pub fn nul(loc: &[&str]) -> Self {
+        Self::new(
+            loc,
+            "string must not contain NUL characters",
+            "value_error.str.nul",
+        )
+    }
+
+    pub fn not_an_integer(loc: &[&str]) -> Self {
+        Self::new(loc, "value is not a valid integer", "type_error.integer")
+    }
+
+    pub fn too_small(loc: &[&str], limit: i64) -> Self {
+        Self::new(
+            loc,
+            format!("ensure this value is greater than or equal to {limit}"),
+            "value_error.number.not_ge",
+        )
+        .with_limit(limit)
+    }
+
+    pub fn too_large(loc: &[&str], limit: i64) -> Self {
+        Self::new(
+            loc,
+            format!("ensure this value is less than or equal to {limit}"),
+            "value_error.number.not_le",
+        )
+        .with_limit(limit)
+    }
+
+    pub fn too_short(loc: &[&str], limit: usize, unit: &str) -> Self {
+        Self::new(
+            loc,
+            format!("ensure this value has at least {limit} {unit}"),
+            "value_error.any_str.min_length",
+        )
+        .with_limit(limit)
+    }
+
+    pub fn too_long(loc: &[&str], limit: usize, unit: &str) -> Self {
+        Self::new(
+            loc,
+            format!("ensure this value has at most {limit} {unit}"),
+            "value_error.any_str.max_length",
+        )
+        .with_limit(limit)
     }
 }
 

@@ -6,13 +6,15 @@
 //! - [`db`]: pool, migrations and queries; [`schema`] is Diesel's table list.
 //! - [`auth`]: passwords, tokens and the bearer-token middleware.
 //! - [`routes`]: one module of handlers per resource.
-//! - [`error`]: the one error type; [`validation`]: FastAPI-shaped 422s.
+//! - [`error`]: the one error type, with FastAPI's 422 items; [`validation`]:
+//!   pydantic-style field checks; [`extract`]: reading bodies, queries, paths.
 
 pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod extract;
 pub mod logging;
 pub mod routes;
 pub mod schema;

@@ -17,9 +17,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, CorsOrigins, Settings};
 use crate::db::DbPool;
 use crate::db::pool::{DatabaseSetupError, connect_and_migrate};
+use crate::extract::{MAX_BODY_BYTES, path_config};
 use crate::logging::access_log;
 use crate::routes::{self, docs, login, posts, root, users, votes};
-use crate::validation::{MAX_BODY_BYTES, path_config};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {

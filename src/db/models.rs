@@ -28,7 +28,7 @@ pub struct NewUser<'a> {
 
 /// What login needs to check a password.
 #[derive(Debug, Queryable)]
-pub struct Credentials {
+pub struct UserPassword {
     pub user_id: i32,
     pub password_hash: String,
 }

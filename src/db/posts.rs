@@ -23,15 +23,6 @@ diesel::allow_columns_to_appear_in_same_group_by_clause!(
     users::created_at,
 );
 
-/// What `GET /posts` asks for, already validated.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PostFilter {
-    pub limit: i64,
-    pub skip: i64,
-    /// A literal, case-insensitive substring of the title.
-    pub search: Option<String>,
-}
-
 /// Posts joined to their owners and left-joined to votes, grouped per post.
 macro_rules! posts_with_votes {
     () => {
@@ -47,14 +38,20 @@ macro_rules! posts_with_votes {
     };
 }
 
-/// One page of posts, newest first.
-pub fn list(conn: &mut DbConnection, filter: &PostFilter) -> QueryResult<Vec<PostWithVotes>> {
+/// One page of posts, newest first; `search` is a literal, case-insensitive
+/// substring of the title.
+pub fn list(
+    conn: &mut DbConnection,
+    limit: i64,
+    skip: i64,
+    search: Option<&str>,
+) -> QueryResult<Vec<PostWithVotes>> {
     let mut query = posts_with_votes!()
         .order_by((posts::created_at.desc(), posts::id.desc()))
-        .limit(filter.limit)
-        .offset(filter.skip)
+        .limit(limit)
+        .offset(skip)
         .into_boxed();
-    if let Some(search) = filter.search.as_deref().filter(|s| !s.is_empty()) {
+    if let Some(search) = search.filter(|s| !s.is_empty()) {
         // Both sides folded by the same lower(); escaping survives it.
         let pattern = format!("%{}%", escape_like(search));
         query = query.filter(lower(posts::title).like(lower(pattern)).escape('\\'));

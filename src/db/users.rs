@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::models::{Credentials, NewUser, USER_COLUMNS, User};
+use super::models::{NewUser, USER_COLUMNS, User, UserPassword};
 use crate::schema::users;
 
 /// Inserts a user; a taken email is a unique violation.
@@ -30,7 +30,7 @@ pub fn exists(conn: &mut DbConnection, id: i32) -> QueryResult<bool> {
 pub fn credentials_by_email(
     conn: &mut DbConnection,
     email: &str,
-) -> QueryResult<Option<Credentials>> {
+) -> QueryResult<Option<UserPassword>> {
     users::table
         .filter(users::email.eq(email))
         .select((users::id, users::password_hash))

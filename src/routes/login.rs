@@ -15,9 +15,10 @@ use utoipa::ToSchema;
 
 use crate::auth::{PasswordHasher, TokenService};
 use crate::db::{self, DbPool};
-use crate::error::AppError;
+use crate::error::{AppError, FieldError};
+use crate::extract::{BodyKind, body_kind, last_value, parse_json, read_body};
 use crate::routes::{ErrorBody, ValidationErrorBody};
-use crate::validation::{BodyFields, FieldError, json_object, last_value, parse_json, read_body};
+use crate::validation::{BodyFields, json_object};
 
 #[derive(Serialize, ToSchema)]
 pub struct Token {
@@ -74,7 +75,17 @@ impl FromRequest for Credentials {
                 Some("multipart/form-data") => {
                     from_form_fields(multipart_fields(&req, &mut payload).await?)
                 }
-                _ => from_json(&parse_json(&read_body(&req, &mut payload).await?)?),
+                _ => {
+                    let bytes = read_body(&req, &mut payload).await?;
+                    // FastAPI reads the form fields of any body that is not a
+                    // form as absent; JSON is ours, by its content type or
+                    // when none is given.
+                    if bytes.is_empty() || body_kind(&req) == BodyKind::Other {
+                        from_form_fields(Vec::new())
+                    } else {
+                        from_json(&parse_json(&bytes)?)
+                    }
+                }
             }
         })
     }

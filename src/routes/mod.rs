@@ -13,8 +13,7 @@ use chrono::NaiveDateTime;
 use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
-use crate::error::AppError;
-use crate::validation::FieldError;
+use crate::error::{AppError, FieldError};
 
 /// Every error body but a 422.
 #[derive(Serialize, ToSchema)]

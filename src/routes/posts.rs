@@ -10,15 +10,12 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::CurrentUser;
 use crate::db::models::{NewPost, PostChanges, PostWithVotes};
-use crate::db::posts::PostFilter;
 use crate::db::{self, DbConnection, DbPool, write_transaction};
-use crate::error::AppError;
+use crate::error::{AppError, FieldError};
+use crate::extract::{ValidJson, last_value, query_pairs};
 use crate::routes::users::UserOut;
 use crate::routes::{ErrorBody, ValidationErrorBody, row_id, utc_timestamp};
-use crate::validation::{
-    BodyFields, FieldError, FromJsonBody, ValidJson, check_chars, check_range, last_value,
-    query_pairs,
-};
+use crate::validation::{BodyFields, FromJsonBody, check_chars, check_range};
 
 pub const MAX_TITLE_CHARS: usize = 300;
 pub const MAX_CONTENT_CHARS: usize = 100_000;
@@ -100,35 +97,31 @@ impl FromJsonBody for PostIn {
     }
 }
 
-/// `GET /posts` query parameters.
-#[derive(Debug, IntoParams)]
+/// The `GET /posts` query, validated: documented and parsed by this one type.
+#[derive(Debug, Clone, PartialEq, Eq, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)] // documents the query; `ListQuery` parses it
-pub struct ListParams {
+pub struct ListPostsQuery {
     /// Page size, 0 to 100.
-    #[param(default = 10, minimum = 0, maximum = 100)]
-    limit: Option<i64>,
+    #[param(required = false, default = 10, minimum = 0, maximum = 100)]
+    pub limit: i64,
     /// Posts to pass over first.
-    #[param(default = 0, minimum = 0)]
-    skip: Option<i64>,
+    #[param(required = false, default = 0, minimum = 0)]
+    pub skip: i64,
     /// A literal, case-insensitive substring of the title.
     #[param(default = "")]
-    search: Option<String>,
+    pub search: Option<String>,
 }
 
-/// The validated `GET /posts` query.
-pub struct ListQuery(pub PostFilter);
-
-impl FromRequest for ListQuery {
+impl FromRequest for ListPostsQuery {
     type Error = AppError;
     type Future = Ready<Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(parse_list_query(req).map(ListQuery))
+        ready(parse_list_query(req))
     }
 }
 
-fn parse_list_query(req: &HttpRequest) -> Result<PostFilter, AppError> {
+fn parse_list_query(req: &HttpRequest) -> Result<ListPostsQuery, AppError> {
     let pairs = query_pairs(req)?;
     let last = |name: &str| last_value(&pairs, name);
     let mut errors = Vec::new();
@@ -155,24 +148,29 @@ fn parse_list_query(req: &HttpRequest) -> Result<PostFilter, AppError> {
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
-    Ok(PostFilter {
+    Ok(ListPostsQuery {
         limit,
         skip,
         search: search.map(str::to_owned),
     })
 }
 
-fn not_found(id: impl std::fmt::Display) -> AppError {
+// The course words a missing post differently for reads and for changes;
+// clients match on the text, so both wordings stay.
+
+/// 404 for `GET /posts/{id}`.
+fn not_found_to_read(id: impl std::fmt::Display) -> AppError {
     AppError::NotFound(format!("post with id: {id} was not found"))
 }
 
-fn does_not_exist(id: impl std::fmt::Display) -> AppError {
+/// 404 for `PUT` and `DELETE /posts/{id}`.
+fn not_found_to_change(id: impl std::fmt::Display) -> AppError {
     AppError::NotFound(format!("post with id: {id} does not exist"))
 }
 
 /// 404 if the post is missing, 403 if it is someone else's.
 fn check_owner(conn: &mut DbConnection, id: i32, caller: CurrentUser) -> Result<(), AppError> {
-    let post = db::posts::find(conn, id)?.ok_or_else(|| does_not_exist(id))?;
+    let post = db::posts::find(conn, id)?.ok_or_else(|| not_found_to_change(id))?;
     if post.owner_id != caller.id {
         return Err(AppError::Forbidden(
             "Not authorized to perform requested action".into(),
@@ -186,7 +184,7 @@ fn check_owner(conn: &mut DbConnection, id: i32, caller: CurrentUser) -> Result<
     get,
     path = "/posts",
     tag = "posts",
-    params(ListParams),
+    params(ListPostsQuery),
     security(("OAuth2PasswordBearer" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Successful Response", body = Vec<PostOut>),
@@ -196,12 +194,21 @@ fn check_owner(conn: &mut DbConnection, id: i32, caller: CurrentUser) -> Result<
 )]
 pub async fn list_posts(
     pool: web::Data<DbPool>,
-    ListQuery(filter): ListQuery,
+    query: ListPostsQuery,
 ) -> Result<HttpResponse, AppError> {
-    let posts = db::run(&pool, move |conn| Ok(db::posts::list(conn, &filter)?)).await?;
+    let posts = db::run(&pool, move |conn| {
+        Ok(db::posts::list(
+            conn,
+            query.limit,
+            query.skip,
+            query.search.as_deref(),
+        )?)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(posts.into_iter().map(PostOut::from).collect::<Vec<_>>()))
 }
 
+/// One post, with its owner and votes.
 #[utoipa::path(
     get,
     path = "/posts/{id}",
@@ -219,9 +226,9 @@ pub async fn get_post(
     pool: web::Data<DbPool>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    let id = row_id(id, not_found)?;
+    let id = row_id(id, not_found_to_read)?;
     let post = db::run(&pool, move |conn| Ok(db::posts::find_with_votes(conn, id)?)).await?;
-    Ok(HttpResponse::Ok().json(PostOut::from(post.ok_or_else(|| not_found(id))?)))
+    Ok(HttpResponse::Ok().json(PostOut::from(post.ok_or_else(|| not_found_to_read(id))?)))
 }
 
 /// Create a post owned by the caller.
@@ -251,7 +258,7 @@ pub async fn create_post(
             owner_id: caller.id,
         };
         let id = db::posts::insert(conn, &new_post)?.id;
-        db::posts::find_with_votes(conn, id)?.ok_or_else(|| not_found(id))
+        db::posts::find_with_votes(conn, id)?.ok_or_else(|| not_found_to_read(id))
     })
     .await?;
     Ok(HttpResponse::Created().json(PostOut::from(post)))
@@ -279,7 +286,7 @@ pub async fn update_post(
     id: web::Path<i64>,
     ValidJson(input): ValidJson<PostIn>,
 ) -> Result<HttpResponse, AppError> {
-    let id = row_id(id, does_not_exist)?;
+    let id = row_id(id, not_found_to_change)?;
     let post = db::run(&pool, move |conn| {
         write_transaction(conn, |conn| {
             check_owner(conn, id, caller)?;
@@ -290,9 +297,9 @@ pub async fn update_post(
             };
             // A delete racing this update on PostgreSQL can win in between.
             if !db::posts::update(conn, id, &changes)? {
-                return Err(does_not_exist(id));
+                return Err(not_found_to_change(id));
             }
-            db::posts::find_with_votes(conn, id)?.ok_or_else(|| does_not_exist(id))
+            db::posts::find_with_votes(conn, id)?.ok_or_else(|| not_found_to_change(id))
         })
     })
     .await?;
@@ -319,13 +326,13 @@ pub async fn delete_post(
     caller: CurrentUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    let id = row_id(id, does_not_exist)?;
+    let id = row_id(id, not_found_to_change)?;
     db::run(&pool, move |conn| {
         write_transaction(conn, |conn| {
             check_owner(conn, id, caller)?;
             match db::posts::delete(conn, id)? {
                 true => Ok(()),
-                false => Err(does_not_exist(id)),
+                false => Err(not_found_to_change(id)),
             }
         })
     })

@@ -23,6 +23,7 @@ pub struct Health {
     pub database: String,
 }
 
+/// Say hello.
 #[utoipa::path(get, path = "/", tag = "root", responses((status = 200, description = "Successful Response", body = Message)))]
 pub async fn root() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "message": "Hello World" }))

@@ -9,9 +9,10 @@ use crate::auth::PasswordHasher;
 use crate::auth::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
 use crate::db::models::{NewUser, User};
 use crate::db::{self, DbPool};
-use crate::error::AppError;
+use crate::error::{AppError, FieldError};
+use crate::extract::ValidJson;
 use crate::routes::{ErrorBody, ValidationErrorBody, row_id, utc_timestamp};
-use crate::validation::{BodyFields, FieldError, FromJsonBody, ValidJson};
+use crate::validation::{BodyFields, FromJsonBody};
 
 /// A user as every route shows one: never a password or hash.
 #[derive(Debug, Serialize, ToSchema)]
@@ -122,6 +123,7 @@ pub async fn create_user(
     Ok(HttpResponse::Created().json(UserOut::from(user)))
 }
 
+/// One user, by id.
 #[utoipa::path(
     get,
     path = "/users/{id}",

@@ -9,8 +9,9 @@ use crate::auth::CurrentUser;
 use crate::db::models::Vote;
 use crate::db::{self, DbPool};
 use crate::error::AppError;
+use crate::extract::ValidJson;
 use crate::routes::{ErrorBody, ValidationErrorBody};
-use crate::validation::{BodyFields, FromJsonBody, ValidJson, check_range};
+use crate::validation::{BodyFields, FromJsonBody, check_range};
 
 #[derive(Debug, ToSchema)]
 pub struct VoteIn {
@@ -52,7 +53,9 @@ fn post_missing(post_id: i32) -> AppError {
     AppError::NotFound(format!("Post with id: {post_id} does not exist"))
 }
 
-/// Add (`dir` 1) or remove (`dir` 0) the caller's vote on a post.
+/// Vote on a post, or take the vote back.
+///
+/// `dir` 1 adds the caller's vote; `dir` 0 removes it.
 #[utoipa::path(
     post,
     path = "/vote",

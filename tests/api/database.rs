@@ -10,7 +10,7 @@ use postapi::db::pool::{ConnectionManager, run_migrations};
 use postapi::schema::{posts, users, votes};
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, TestDatabase, backend_tests};
+use crate::helpers::{Backend, TestApp, TestDatabase, Trial, backend_tests, plain_tests};
 
 #[derive(QueryableByName)]
 struct Count {
@@ -18,48 +18,64 @@ struct Count {
     count: i64,
 }
 
-backend_tests! {
-    async fn start_up_migrates_a_new_database_and_a_second_run_applies_nothing(backend: Backend) {
-        let app = TestApp::spawn(backend).await;
-        let mut conn = app.db();
+async fn start_up_migrates_a_new_database_and_a_second_run_applies_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut conn = app.db();
 
-        let tables_answer = users::table.count().get_result::<i64>(&mut conn).is_ok()
-            && posts::table.count().get_result::<i64>(&mut conn).is_ok()
-            && votes::table.count().get_result::<i64>(&mut conn).is_ok();
-        let again = run_migrations(&mut conn);
-        let applied = diesel::sql_query("SELECT COUNT(*) AS count FROM __diesel_schema_migrations")
-            .get_result::<Count>(&mut conn)
-            .map(|row| row.count);
+    let tables_answer = users::table.count().get_result::<i64>(&mut conn).is_ok()
+        && posts::table.count().get_result::<i64>(&mut conn).is_ok()
+        && votes::table.count().get_result::<i64>(&mut conn).is_ok();
+    let again = run_migrations(&mut conn);
+    let applied = diesel::sql_query("SELECT COUNT(*) AS count FROM __diesel_schema_migrations")
+        .get_result::<Count>(&mut conn)
+        .map(|row| row.count);
 
-        assert!(tables_answer, "users, posts and votes exist");
-        assert_eq!(again, Ok(()));
-        assert_eq!(applied, Ok(1));
+    assert!(tables_answer, "users, posts and votes exist");
+    assert_eq!(again, Ok(()));
+    assert_eq!(applied, Ok(1));
+}
+
+async fn parallel_updates_and_deletes_never_meet_a_locked_database(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let mut ids = Vec::new();
+    for n in 0..8 {
+        ids.push(
+            app.create_post(&alice, &format!("post {n}")).await["id"]
+                .as_i64()
+                .unwrap_or_default(),
+        );
     }
 
-    async fn parallel_updates_and_deletes_never_meet_a_locked_database(backend: Backend) {
-        let app = TestApp::spawn(backend).await;
-        let alice = app.user("alice@example.com").await;
-        let mut ids = Vec::new();
-        for n in 0..8 {
-            ids.push(app.create_post(&alice, &format!("post {n}")).await["id"].as_i64().unwrap_or_default());
-        }
+    let (app, alice) = (&app, &alice);
+    let update_answers = join_all(ids.iter().flat_map(|id| {
+        (0..3).map(move |n| async move {
+            let body = json!({ "title": format!("edit {n}"), "content": "edited" });
+            app.put(&format!("/posts/{id}"), body, alice.token())
+                .await
+                .status
+        })
+    }))
+    .await;
+    let delete_answers = join_all(ids.iter().map(|id| async move {
+        app.delete(&format!("/posts/{id}"), alice.token())
+            .await
+            .status
+    }))
+    .await;
 
-        let (app, alice) = (&app, &alice);
-        let update_answers = join_all(ids.iter().flat_map(|id| {
-            (0..3).map(move |n| async move {
-                let body = json!({ "title": format!("edit {n}"), "content": "edited" });
-                app.put(&format!("/posts/{id}"), body, alice.token()).await.status
-            })
-        }))
-        .await;
-        let delete_answers = join_all(
-            ids.iter().map(|id| async move { app.delete(&format!("/posts/{id}"), alice.token()).await.status }),
-        )
-        .await;
-
-        assert!(update_answers.iter().all(|status| *status == StatusCode::OK), "{update_answers:?}");
-        assert!(delete_answers.iter().all(|status| *status == StatusCode::NO_CONTENT), "{delete_answers:?}");
-    }
+    assert!(
+        update_answers
+            .iter()
+            .all(|status| *status == StatusCode::OK),
+        "{update_answers:?}"
+    );
+    assert!(
+        delete_answers
+            .iter()
+            .all(|status| *status == StatusCode::NO_CONTENT),
+        "{delete_answers:?}"
+    );
 }
 
 #[derive(QueryableByName)]
@@ -78,7 +94,6 @@ fn pragma(conn: &mut diesel::SqliteConnection, name: &str, column: &str) -> Stri
     .unwrap_or_else(|e| panic!("PRAGMA {name}: {e}"))
 }
 
-#[test]
 fn every_sqlite_connection_enforces_foreign_keys_in_wal_mode_and_waits_for_writers() {
     let database = TestDatabase::create(&Backend::Sqlite);
     let manager = ConnectionManager::new(database.url().clone());
@@ -96,4 +111,15 @@ fn every_sqlite_connection_enforces_foreign_keys_in_wal_mode_and_waits_for_write
             "NORMAL"
         );
     }
+}
+
+pub fn tests() -> Vec<Trial> {
+    let mut tests = backend_tests![
+        start_up_migrates_a_new_database_and_a_second_run_applies_nothing,
+        parallel_updates_and_deletes_never_meet_a_locked_database,
+    ];
+    tests.extend(plain_tests![
+        every_sqlite_connection_enforces_foreign_keys_in_wal_mode_and_waits_for_writers
+    ]);
+    tests
 }

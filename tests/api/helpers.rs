@@ -2,9 +2,8 @@
 //! database (a temporary SQLite file, or a PostgreSQL database created for the
 //! test and dropped after it), a movable clock, and a small HTTP client.
 
-use std::io::Write;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
@@ -24,58 +23,91 @@ use serde_json::{Value, json};
 pub const TEST_SECRET: &str = "test-secret-key-that-is-at-least-32-bytes-long";
 pub const PASSWORD: &str = "correct horse battery";
 
-/// Runs each test body once per backend: `name::on_sqlite` and `name::on_postgres`.
+pub use libtest_mimic::Trial;
+
+/// The trials for async tests that take a [`Backend`]: `module::name::on_sqlite`
+/// and `module::name::on_postgres`, the latter ignored without `TEST_POSTGRES_URL`.
 macro_rules! backend_tests {
-    ($($(#[$meta:meta])* async fn $name:ident($backend:ident: Backend) $body:block)*) => {$(
-        $(#[$meta])*
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            async fn run($backend: $crate::helpers::Backend) $body
-
-            #[actix_web::test]
-            async fn on_sqlite() {
-                run($crate::helpers::Backend::Sqlite).await
-            }
-
-            #[actix_web::test]
-            async fn on_postgres() {
-                if let Some(backend) = $crate::helpers::Backend::postgres() {
-                    run(backend).await
-                }
-            }
-        }
-    )*};
+    ($($name:ident),* $(,)?) => {{
+        let module = $crate::helpers::module_name(module_path!());
+        vec![$(
+            $crate::helpers::on_sqlite(module, stringify!($name), $name),
+            $crate::helpers::on_postgres(module, stringify!($name), $name),
+        )*]
+    }};
 }
 pub(crate) use backend_tests;
+
+/// The trials for async tests that need PostgreSQL alone: `module::name::on_postgres`.
+macro_rules! postgres_tests {
+    ($($name:ident),* $(,)?) => {{
+        let module = $crate::helpers::module_name(module_path!());
+        vec![$($crate::helpers::on_postgres(module, stringify!($name), $name)),*]
+    }};
+}
+pub(crate) use postgres_tests;
+
+/// The trials for plain synchronous tests: `module::name`.
+macro_rules! plain_tests {
+    ($($name:ident),* $(,)?) => {{
+        let module = $crate::helpers::module_name(module_path!());
+        vec![$($crate::helpers::Trial::test(format!("{module}::{}", stringify!($name)), || {
+            $name();
+            Ok(())
+        })),*]
+    }};
+}
+pub(crate) use plain_tests;
+
+/// `api::votes` → `votes`.
+pub fn module_name(path: &'static str) -> &'static str {
+    path.split_once("::").map_or(path, |(_, rest)| rest)
+}
+
+pub fn on_sqlite<F, Fut>(module: &str, name: &str, test: F) -> Trial
+where
+    F: FnOnce(Backend) -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    Trial::test(format!("{module}::{name}::on_sqlite"), move || {
+        run_async(test(Backend::Sqlite));
+        Ok(())
+    })
+}
+
+pub fn on_postgres<F, Fut>(module: &str, name: &str, test: F) -> Trial
+where
+    F: FnOnce(Backend) -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    let url = postgres_url();
+    Trial::test(format!("{module}::{name}::on_postgres"), move || {
+        let url = url.ok_or("TEST_POSTGRES_URL is not set: it names a PostgreSQL server where test databases may be created")?;
+        run_async(test(Backend::Postgres(url)));
+        Ok(())
+    })
+    .with_ignored_flag(postgres_url().is_none())
+}
+
+/// Drives a test on an actix system of its own, as `#[actix_web::test]` does.
+fn run_async(test: impl Future<Output = ()>) {
+    actix_web::rt::System::new().block_on(test);
+}
+
+/// `TEST_POSTGRES_URL`, when set: an admin URL of a server where test
+/// databases may be created.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TEST_POSTGRES_URL")
+        .ok()
+        .map(|url| url.trim().to_owned())
+        .filter(|url| !url.is_empty())
+}
 
 #[derive(Debug, Clone)]
 pub enum Backend {
     Sqlite,
     /// An admin URL of a server where test databases may be created.
     Postgres(String),
-}
-
-impl Backend {
-    /// PostgreSQL from `TEST_POSTGRES_URL`; without it, says once (past the
-    /// test harness's output capture) that the PostgreSQL tests are skipped.
-    pub fn postgres() -> Option<Self> {
-        static SKIP_NOTICE: Once = Once::new();
-        match std::env::var("TEST_POSTGRES_URL") {
-            Ok(url) if !url.trim().is_empty() => Some(Self::Postgres(url.trim().to_owned())),
-            _ => {
-                SKIP_NOTICE.call_once(|| {
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "\nnote: TEST_POSTGRES_URL is not set: the on_postgres tests pass without running \
-                         (skipped). Set it, e.g. TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres\n"
-                    );
-                });
-                None
-            }
-        }
-    }
 }
 
 /// Where a test's data lives; removed when the test ends.

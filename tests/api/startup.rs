@@ -6,6 +6,8 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::helpers::{Trial, plain_tests};
+
 /// The postapi binary, with an empty environment, run in `dir` (so no `.env`
 /// of the developer's is read).
 fn postapi(dir: &Path, vars: &[(&str, &str)]) -> Command {
@@ -64,12 +66,10 @@ fn assert_fails_with_one_line_naming(vars: &[(&str, &str)], name: &str) {
     assert!(took < Duration::from_secs(5), "took {took:?}");
 }
 
-#[test]
 fn an_unsupported_algorithm_stops_start_up_with_one_line() {
     assert_fails_with_one_line_naming(&[("ALGORITHM", "RS256")], "ALGORITHM");
 }
 
-#[test]
 fn a_token_lifetime_that_is_not_a_positive_integer_stops_start_up() {
     for bad in ["0", "-1", "soon"] {
         assert_fails_with_one_line_naming(
@@ -79,14 +79,12 @@ fn a_token_lifetime_that_is_not_a_positive_integer_stops_start_up() {
     }
 }
 
-#[test]
 fn a_bad_port_stops_start_up() {
     for bad in ["eighty", "70000"] {
         assert_fails_with_one_line_naming(&[("PORT", bad)], "PORT");
     }
 }
 
-#[test]
 fn a_port_already_in_use_stops_start_up() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
     let port = taken.local_addr().expect("its address").port().to_string();
@@ -96,7 +94,6 @@ fn a_port_already_in_use_stops_start_up() {
     );
 }
 
-#[test]
 fn an_unreachable_postgres_stops_start_up_within_seconds() {
     assert_fails_with_one_line_naming(
         &[
@@ -107,7 +104,6 @@ fn an_unreachable_postgres_stops_start_up_within_seconds() {
     );
 }
 
-#[test]
 fn a_sqlite_file_in_a_missing_directory_stops_start_up() {
     assert_fails_with_one_line_naming(
         &[
@@ -175,7 +171,6 @@ fn sigterm(child: &Child) {
     assert!(status.success());
 }
 
-#[test]
 fn with_nothing_set_it_serves_sqlite_from_postapi_db_and_stops_gracefully_on_sigterm() {
     let dir = tempfile::tempdir().expect("temporary directory");
     // Only PORT=0, so parallel tests cannot collide on 8000.
@@ -212,7 +207,6 @@ fn with_nothing_set_it_serves_sqlite_from_postapi_db_and_stops_gracefully_on_sig
     assert!(child.wait().expect("exit status").success());
 }
 
-#[test]
 fn every_request_gets_one_access_line_in_uvicorns_shape() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut child = postapi(
@@ -265,4 +259,17 @@ fn every_request_gets_one_access_line_in_uvicorns_shape() {
         "{}",
         access[1]
     );
+}
+
+pub fn tests() -> Vec<Trial> {
+    plain_tests![
+        an_unsupported_algorithm_stops_start_up_with_one_line,
+        a_token_lifetime_that_is_not_a_positive_integer_stops_start_up,
+        a_bad_port_stops_start_up,
+        a_port_already_in_use_stops_start_up,
+        an_unreachable_postgres_stops_start_up_within_seconds,
+        a_sqlite_file_in_a_missing_directory_stops_start_up,
+        with_nothing_set_it_serves_sqlite_from_postapi_db_and_stops_gracefully_on_sigterm,
+        every_request_gets_one_access_line_in_uvicorns_shape,
+    ]
 }

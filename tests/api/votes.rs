@@ -7,7 +7,7 @@ use futures_util::future::{join, join_all};
 use postapi::schema::votes;
 use serde_json::{Value, json};
 
-use crate::helpers::{Body, TestApp, TestResponse, TestUser, backend_tests};
+use crate::helpers::{Backend, Body, TestApp, TestResponse, TestUser, Trial, backend_tests};
 
 const ADDED: &str = "successfully added vote";
 const DELETED: &str = "successfully deleted vote";
@@ -74,421 +74,601 @@ fn statuses(responses: &[TestResponse]) -> Vec<StatusCode> {
     responses.iter().map(|response| response.status).collect()
 }
 
-backend_tests! {
-    async fn voting_on_a_post_is_201_and_the_post_shows_one_vote_in_get_and_list(backend: Backend) {
-        let app = TestApp::spawn(backend).await;
-        let alice = app.user("alice@example.com").await;
-        let bob = app.user("bob@example.com").await;
-        let post = app.create_post(&alice, "vote for me").await;
-        let id = id_of(&post);
+async fn voting_on_a_post_is_201_and_the_post_shows_one_vote_in_get_and_list(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let post = app.create_post(&alice, "vote for me").await;
+    let id = id_of(&post);
 
-        let response = vote(&app, &bob, id, 1).await;
+    let response = vote(&app, &bob, id, 1).await;
 
-        assert_message(&response, ADDED);
-        let shown = get_post(&app, &alice, id).await;
-        let mut expected = post.clone();
-        expected["votes"] = json!(1);
-        assert_eq!(shown, expected, "only the count changes");
-        assert_eq!(votes_listed(&app, &alice, id).await, json!(1));
-        assert_eq!(stored_votes(&app), 1);
-    }
+    assert_message(&response, ADDED);
+    let shown = get_post(&app, &alice, id).await;
+    let mut expected = post.clone();
+    expected["votes"] = json!(1);
+    assert_eq!(shown, expected, "only the count changes");
+    assert_eq!(votes_listed(&app, &alice, id).await, json!(1));
+    assert_eq!(stored_votes(&app), 1);
+}
 
-    async fn voting_on_your_own_post_is_allowed(backend: Backend) {
-        let app = TestApp::spawn(backend).await;
-        let alice = app.user("alice@example.com").await;
-        let id = id_of(&app.create_post(&alice, "mine").await);
+async fn voting_on_your_own_post_is_allowed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let id = id_of(&app.create_post(&alice, "mine").await);
 
-        let response = vote(&app, &alice, id, 1).await;
+    let response = vote(&app, &alice, id, 1).await;
 
-        assert_message(&response, ADDED);
-        assert_eq!(votes_shown(&app, &alice, id).await, json!(1));
-    }
+    assert_message(&response, ADDED);
+    assert_eq!(votes_shown(&app, &alice, id).await, json!(1));
+}
 
-    async fn voting_twice_on_the_same_post_is_409_and_the_count_stays_one(backend: Backend) {
-        let app = TestApp::spawn(backend).await;
-        let alice = app.user("alice@example.com").await;
-        let bob = app.user("bob@example.com").await;
-        let id = id_of(&app.create_post(&alice, "popular").await);
-        assert_message(&vote(&app, &bob, id, 1).await, ADDED);
+async fn voting_twice_on_the_same_post_is_409_and_the_count_stays_one(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let id = id_of(&app.create_post(&alice, "popular").await);
+    assert_message(&vote(&app, &bob, id, 1).await, ADDED);
 
-        let response = vote(&app, &bob, id, 1).await;
+    let response = vote(&app, &bob, id, 1).await;
 
-        assert_eq!(response.status, StatusCode::CONFLICT, "{}", response.text());
+    assert_eq!(response.status, StatusCode::CONFLICT, "{}", response.text());
+    assert_eq!(
+        response.json(),
+        json!({ "detail": format!("user {} has already voted on post {id}", bob.id) })
+    );
+    assert_eq!(votes_shown(&app, &alice, id).await, json!(1));
+    assert_eq!(votes_listed(&app, &alice, id).await, json!(1));
+    assert_eq!(stored_votes(&app), 1);
+}
+
+async fn removing_your_vote_is_201_and_the_count_goes_back_to_zero(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let id = id_of(&app.create_post(&alice, "meh").await);
+    assert_message(&vote(&app, &bob, id, 1).await, ADDED);
+
+    let response = vote(&app, &bob, id, 0).await;
+
+    assert_message(&response, DELETED);
+    assert_eq!(votes_shown(&app, &alice, id).await, json!(0));
+    assert_eq!(votes_listed(&app, &alice, id).await, json!(0));
+    assert_eq!(stored_votes(&app), 0);
+    assert_message(&vote(&app, &bob, id, 1).await, ADDED);
+    assert_eq!(
+        votes_shown(&app, &alice, id).await,
+        json!(1),
+        "a removed vote may be cast again"
+    );
+}
+
+async fn removing_a_vote_that_was_never_cast_is_404_vote_does_not_exist(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let id = id_of(&app.create_post(&alice, "unvoted").await);
+    assert_message(&vote(&app, &alice, id, 1).await, ADDED);
+
+    let response = vote(&app, &bob, id, 0).await;
+
+    assert_eq!(
+        response.status,
+        StatusCode::NOT_FOUND,
+        "{}",
+        response.text()
+    );
+    assert_eq!(response.json(), json!({ "detail": "Vote does not exist" }));
+    assert_eq!(
+        votes_shown(&app, &alice, id).await,
+        json!(1),
+        "alice's vote stays"
+    );
+}
+
+async fn removing_a_vote_twice_is_404_the_second_time(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let id = id_of(&app.create_post(&alice, "once").await);
+    assert_message(&vote(&app, &alice, id, 1).await, ADDED);
+    assert_message(&vote(&app, &alice, id, 0).await, DELETED);
+
+    let response = vote(&app, &alice, id, 0).await;
+
+    assert_eq!(
+        response.status,
+        StatusCode::NOT_FOUND,
+        "{}",
+        response.text()
+    );
+    assert_eq!(response.json(), json!({ "detail": "Vote does not exist" }));
+}
+
+async fn voting_on_a_missing_post_is_404_post_does_not_exist(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let existing = id_of(&app.create_post(&alice, "exists").await);
+    let missing = existing + 1000;
+
+    let add = vote(&app, &alice, missing, 1).await;
+    let remove = vote(&app, &alice, missing, 0).await;
+
+    for response in [&add, &remove] {
+        assert_eq!(
+            response.status,
+            StatusCode::NOT_FOUND,
+            "{}",
+            response.text()
+        );
         assert_eq!(
             response.json(),
-            json!({ "detail": format!("user {} has already voted on post {id}", bob.id) })
+            json!({ "detail": format!("Post with id: {missing} does not exist") })
         );
-        assert_eq!(votes_shown(&app, &alice, id).await, json!(1));
-        assert_eq!(votes_listed(&app, &alice, id).await, json!(1));
-        assert_eq!(stored_votes(&app), 1);
     }
+    assert_eq!(stored_votes(&app), 0);
+}
 
-    async fn removing_your_vote_is_201_and_the_count_goes_back_to_zero(backend: Backend) {
-        let app = TestApp::spawn(backend).await;
-        let alice = app.user("alice@example.com").await;
-        let bob = app.user("bob@example.com").await;
-        let id = id_of(&app.create_post(&alice, "meh").await);
-        assert_message(&vote(&app, &bob, id, 1).await, ADDED);
-
-        let response = vote(&app, &bob, id, 0).await;
-
-        assert_message(&response, DELETED);
-        assert_eq!(votes_shown(&app, &alice, id).await, json!(0));
-        assert_eq!(votes_listed(&app, &alice, id).await, json!(0));
-        assert_eq!(stored_votes(&app), 0);
-        assert_message(&vote(&app, &bob, id, 1).await, ADDED);
-        assert_eq!(votes_shown(&app, &alice, id).await, json!(1), "a removed vote may be cast again");
-    }
-
-    async fn removing_a_vote_that_was_never_cast_is_404_vote_does_not_exist(backend: Backend) {
-        let app = TestApp::spawn(backend).await;
-        let alice = app.user("alice@example.com").await;
-        let bob = app.user("bob@example.com").await;
-        let id = id_of(&app.create_post(&alice, "unvoted").await);
-        assert_message(&vote(&app, &alice, id, 1).await, ADDED);
-
-        let response = vote(&app, &bob, id, 0).await;
-
-        assert_eq!(response.status, StatusCode::NOT_FOUND, "{}", response.text());
-        assert_eq!(response.json(), json!({ "detail": "Vote does not exist" }));
-        assert_eq!(votes_shown(&app, &alice, id).await, json!(1), "alice's vote stays");
-    }
-
-    async fn removing_a_vote_twice_is_404_the_second_time(backend: Backend) {
-        let app = TestApp::spawn(backend).await;
-        let alice = app.user("alice@example.com").await;
-        let id = id_of(&app.create_post(&alice, "once").await);
-        assert_message(&vote(&app, &alice, id, 1).await, ADDED);
-        assert_message(&vote(&app, &alice, id, 0).await, DELETED);
-
-        let response = vote(&app, &alice, id, 0).await;
-
-        assert_eq!(response.status, StatusCode::NOT_FOUND, "{}", response.text());
-        assert_eq!(response.json(), json!({ "detail": "Vote does not exist" }));
-    }
-
-    async fn voting_on_a_missing_post_is_404_post_does_not_exist(backend: Backend) {
-        let app = TestApp::spawn(backend).await;
-        let alice = app.user("alice@example.com").await;
-        let existing = id_of(&app.create_post(&alice, "exists").await);
-        let missing = existing + 1000;
-
-        let add = vote(&app, &alice, missing, 1).await;
-        let remove = vote(&app, &alice, missing, 0).await;
-
-        for response in [&add, &remove] {
-            assert_eq!(response.status, StatusCode::NOT_FOUND, "{}", response.text());
-            assert_eq!(response.json(), json!({ "detail": format!("Post with id: {missing} does not exist") }));
-        }
-        assert_eq!(stored_votes(&app), 0);
-    }
-
-    async fn a_dir_other_than_0_or_1_is_422_at_body_dir(backend: Backend) {
-        let app = TestApp::spawn(backend).await;
-        let alice = app.user("alice@example.com").await;
-        let id = id_of(&app.create_post(&alice, "strict").await);
-        let not_an_integer =
-            json!({ "loc": ["body", "dir"], "msg": "value is not a valid integer", "type": "type_error.integer" });
-        let cases = [
-            (json!(2), json!({
+async fn a_dir_other_than_0_or_1_is_422_at_body_dir(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let id = id_of(&app.create_post(&alice, "strict").await);
+    let not_an_integer = json!({ "loc": ["body", "dir"], "msg": "value is not a valid integer", "type": "type_error.integer" });
+    let cases = [
+        (
+            json!(2),
+            json!({
                 "loc": ["body", "dir"],
                 "msg": "ensure this value is less than or equal to 1",
                 "type": "value_error.number.not_le",
                 "ctx": { "limit_value": 1 },
-            })),
-            (json!(-1), json!({
+            }),
+        ),
+        (
+            json!(-1),
+            json!({
                 "loc": ["body", "dir"],
                 "msg": "ensure this value is greater than or equal to 0",
                 "type": "value_error.number.not_ge",
                 "ctx": { "limit_value": 0 },
-            })),
-            (json!("1"), not_an_integer.clone()),
-            (json!(1.5), not_an_integer.clone()),
-            (json!(true), not_an_integer),
-            (json!(null), json!({
+            }),
+        ),
+        (json!("1"), not_an_integer.clone()),
+        (json!(1.5), not_an_integer.clone()),
+        (json!(true), not_an_integer),
+        (
+            json!(null),
+            json!({
                 "loc": ["body", "dir"], "msg": "none is not an allowed value", "type": "type_error.none.not_allowed"
-            })),
-        ];
+            }),
+        ),
+    ];
 
-        for (dir, error) in cases {
-            let response = app.post("/vote", json!({ "post_id": id, "dir": dir }), alice.token()).await;
-
-            assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "dir {dir}: {}", response.text());
-            assert_eq!(response.json(), json!({ "detail": [error] }), "dir {dir}");
-        }
-        assert_eq!(stored_votes(&app), 0);
-        assert_eq!(votes_shown(&app, &alice, id).await, json!(0));
-    }
-
-    async fn missing_or_non_integer_vote_fields_are_422(backend: Backend) {
-        let app = TestApp::spawn(backend).await;
-        let alice = app.user("alice@example.com").await;
-        let id = id_of(&app.create_post(&alice, "strict").await);
-        let missing = |field: &str| {
-            json!({ "loc": ["body", field], "msg": "field required", "type": "value_error.missing" })
-        };
-        let cases = [
-            (json!({}), json!([missing("post_id"), missing("dir")])),
-            (json!({ "dir": 1 }), json!([missing("post_id")])),
-            (json!({ "post_id": id }), json!([missing("dir")])),
-            (
-                json!({ "post_id": "one", "dir": 1 }),
-                json!([{ "loc": ["body", "post_id"], "msg": "value is not a valid integer", "type": "type_error.integer" }]),
-            ),
-            (
-                json!({ "post_id": 2_147_483_648_i64, "dir": 1 }),
-                json!([{
-                    "loc": ["body", "post_id"],
-                    "msg": "ensure this value is less than or equal to 2147483647",
-                    "type": "value_error.number.not_le",
-                    "ctx": { "limit_value": 2_147_483_647 },
-                }]),
-            ),
-        ];
-
-        for (body, errors) in cases {
-            let response = app.post("/vote", body.clone(), alice.token()).await;
-
-            assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {}", response.text());
-            assert_eq!(response.json(), json!({ "detail": errors }), "{body}");
-        }
-        assert_eq!(stored_votes(&app), 0);
-    }
-
-    async fn a_malformed_or_non_object_vote_body_is_422_at_the_body(backend: Backend) {
-        let app = TestApp::spawn(backend).await;
-        let alice = app.user("alice@example.com").await;
-
-        let malformed = app
-            .request(Method::POST, "/vote", alice.token(), Body::raw("application/json", "{\"post_id\": 1,"))
+    for (dir, error) in cases {
+        let response = app
+            .post("/vote", json!({ "post_id": id, "dir": dir }), alice.token())
             .await;
-        let a_list = app.post("/vote", json!([1, 1]), alice.token()).await;
 
-        malformed.assert_validation_error(&["body"]);
-        assert_eq!(malformed.detail()[0]["type"], "value_error.jsondecode");
         assert_eq!(
-            a_list.json(),
-            json!({ "detail": [{ "loc": ["body"], "msg": "value is not a valid dict", "type": "type_error.dict" }] })
+            response.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "dir {dir}: {}",
+            response.text()
         );
+        assert_eq!(response.json(), json!({ "detail": [error] }), "dir {dir}");
     }
+    assert_eq!(stored_votes(&app), 0);
+    assert_eq!(votes_shown(&app, &alice, id).await, json!(0));
+}
 
-    async fn voting_without_a_valid_token_is_401_and_records_nothing(backend: Backend) {
-        let app = TestApp::spawn(backend).await;
-        let alice = app.user("alice@example.com").await;
-        let id = id_of(&app.create_post(&alice, "guarded").await);
-        let body = json!({ "post_id": id, "dir": 1 });
+async fn missing_or_non_integer_vote_fields_are_422(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let id = id_of(&app.create_post(&alice, "strict").await);
+    let missing = |field: &str| json!({ "loc": ["body", field], "msg": "field required", "type": "value_error.missing" });
+    let cases = [
+        (json!({}), json!([missing("post_id"), missing("dir")])),
+        (json!({ "dir": 1 }), json!([missing("post_id")])),
+        (json!({ "post_id": id }), json!([missing("dir")])),
+        (
+            json!({ "post_id": "one", "dir": 1 }),
+            json!([{ "loc": ["body", "post_id"], "msg": "value is not a valid integer", "type": "type_error.integer" }]),
+        ),
+        (
+            json!({ "post_id": 2_147_483_648_i64, "dir": 1 }),
+            json!([{
+                "loc": ["body", "post_id"],
+                "msg": "ensure this value is less than or equal to 2147483647",
+                "type": "value_error.number.not_le",
+                "ctx": { "limit_value": 2_147_483_647 },
+            }]),
+        ),
+    ];
 
-        let responses = [
-            ("no token", app.post("/vote", body.clone(), None).await),
-            ("no token, slash", app.post("/vote/", body.clone(), None).await),
-            ("no token, invalid body", app.post("/vote", json!({ "dir": 5 }), None).await),
-            ("bad token", app.post("/vote", body.clone(), Some("not.a.jwt")).await),
-        ];
+    for (body, errors) in cases {
+        let response = app.post("/vote", body.clone(), alice.token()).await;
 
-        for (case, response) in &responses {
-            assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{case}: {}", response.text());
-            response.assert_unauthorized();
-        }
-        assert_eq!(stored_votes(&app), 0);
-        assert_eq!(votes_shown(&app, &alice, id).await, json!(0));
+        assert_eq!(
+            response.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            response.text()
+        );
+        assert_eq!(response.json(), json!({ "detail": errors }), "{body}");
     }
+    assert_eq!(stored_votes(&app), 0);
+}
 
-    async fn vote_with_a_trailing_slash_works_without_a_redirect(backend: Backend) {
-        let app = TestApp::spawn(backend).await;
-        let alice = app.user("alice@example.com").await;
-        let id = id_of(&app.create_post(&alice, "slash").await);
+async fn a_malformed_or_non_object_vote_body_is_422_at_the_body(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
 
-        let added = app
-            .request(Method::POST, "/vote/", alice.token(), Body::Json(json!({ "post_id": id, "dir": 1 })))
-            .await;
-        let deleted = app
-            .request(Method::POST, "/vote/", alice.token(), Body::Json(json!({ "post_id": id, "dir": 0 })))
-            .await;
+    let malformed = app
+        .request(
+            Method::POST,
+            "/vote",
+            alice.token(),
+            Body::raw("application/json", "{\"post_id\": 1,"),
+        )
+        .await;
+    let a_list = app.post("/vote", json!([1, 1]), alice.token()).await;
 
-        assert_eq!(added.header("location"), None);
-        assert_message(&added, ADDED);
-        assert_eq!(deleted.header("location"), None);
-        assert_message(&deleted, DELETED);
-        assert_eq!(stored_votes(&app), 0);
+    malformed.assert_validation_error(&["body"]);
+    assert_eq!(malformed.detail()[0]["type"], "value_error.jsondecode");
+    assert_eq!(
+        a_list.json(),
+        json!({ "detail": [{ "loc": ["body"], "msg": "value is not a valid dict", "type": "type_error.dict" }] })
+    );
+}
+
+async fn voting_without_a_valid_token_is_401_and_records_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let id = id_of(&app.create_post(&alice, "guarded").await);
+    let body = json!({ "post_id": id, "dir": 1 });
+
+    let responses = [
+        ("no token", app.post("/vote", body.clone(), None).await),
+        (
+            "no token, slash",
+            app.post("/vote/", body.clone(), None).await,
+        ),
+        (
+            "no token, invalid body",
+            app.post("/vote", json!({ "dir": 5 }), None).await,
+        ),
+        (
+            "bad token",
+            app.post("/vote", body.clone(), Some("not.a.jwt")).await,
+        ),
+    ];
+
+    for (case, response) in &responses {
+        assert_eq!(
+            response.status,
+            StatusCode::UNAUTHORIZED,
+            "{case}: {}",
+            response.text()
+        );
+        response.assert_unauthorized();
     }
+    assert_eq!(stored_votes(&app), 0);
+    assert_eq!(votes_shown(&app, &alice, id).await, json!(0));
+}
 
-    async fn other_methods_on_vote_are_405_once_authenticated(backend: Backend) {
-        let app = TestApp::spawn(backend).await;
-        let alice = app.user("alice@example.com").await;
+async fn vote_with_a_trailing_slash_works_without_a_redirect(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let id = id_of(&app.create_post(&alice, "slash").await);
 
-        let get = app.get("/vote", alice.token()).await;
-        let delete = app.delete("/vote", alice.token()).await;
-
-        for response in [&get, &delete] {
-            assert_eq!(response.status, StatusCode::METHOD_NOT_ALLOWED, "{}", response.text());
-            assert_eq!(response.json(), json!({ "detail": "Method Not Allowed" }));
-        }
-    }
-
-    async fn votes_of_several_users_are_counted_per_post_and_each_post_is_listed_once(backend: Backend) {
-        let app = TestApp::spawn(backend).await;
-        let alice = app.user("alice@example.com").await;
-        let bob = app.user("bob@example.com").await;
-        let carol = app.user("carol@example.com").await;
-        let first = id_of(&app.create_post(&alice, "first").await);
-        let second = id_of(&app.create_post(&bob, "second").await);
-        let third = id_of(&app.create_post(&carol, "third").await);
-        for voter in [&alice, &bob, &carol] {
-            assert_message(&vote(&app, voter, first, 1).await, ADDED);
-        }
-        assert_message(&vote(&app, &alice, second, 1).await, ADDED);
-
-        let posts = list_all(&app, &bob).await;
-        let page = app.get("/posts?limit=2", bob.token()).await.json();
-
-        let counts: Vec<(i64, Value)> = posts.iter().map(|post| (id_of(post), post["votes"].clone())).collect();
-        assert_eq!(counts, vec![(third, json!(0)), (second, json!(1)), (first, json!(3))]);
-        let page_ids: Vec<i64> = page.as_array().expect("a list").iter().map(id_of).collect();
-        assert_eq!(page_ids, vec![third, second], "limit counts posts, not votes");
-        assert_eq!(votes_shown(&app, &bob, first).await, json!(3));
-        assert_eq!(votes_shown(&app, &bob, second).await, json!(1));
-        assert_eq!(votes_shown(&app, &bob, third).await, json!(0));
-        assert_eq!(stored_votes(&app), 4);
-    }
-
-    async fn removing_your_vote_leaves_other_users_votes(backend: Backend) {
-        let app = TestApp::spawn(backend).await;
-        let alice = app.user("alice@example.com").await;
-        let bob = app.user("bob@example.com").await;
-        let id = id_of(&app.create_post(&alice, "shared").await);
-        let other = id_of(&app.create_post(&alice, "other").await);
-        assert_message(&vote(&app, &alice, id, 1).await, ADDED);
-        assert_message(&vote(&app, &bob, id, 1).await, ADDED);
-        assert_message(&vote(&app, &bob, other, 1).await, ADDED);
-
-        let response = vote(&app, &bob, id, 0).await;
-
-        assert_message(&response, DELETED);
-        assert_eq!(votes_shown(&app, &alice, id).await, json!(1));
-        assert_eq!(votes_shown(&app, &alice, other).await, json!(1));
-        let again = vote(&app, &alice, id, 1).await;
-        assert_eq!(again.status, StatusCode::CONFLICT, "alice's vote is still there: {}", again.text());
-    }
-
-    async fn deleting_a_post_deletes_its_votes(backend: Backend) {
-        let app = TestApp::spawn(backend).await;
-        let alice = app.user("alice@example.com").await;
-        let bob = app.user("bob@example.com").await;
-        let doomed = id_of(&app.create_post(&alice, "doomed").await);
-        let kept = id_of(&app.create_post(&alice, "kept").await);
-        assert_message(&vote(&app, &alice, doomed, 1).await, ADDED);
-        assert_message(&vote(&app, &bob, doomed, 1).await, ADDED);
-        assert_message(&vote(&app, &bob, kept, 1).await, ADDED);
-        assert_eq!(stored_votes(&app), 3);
-
-        let response = app.delete(&format!("/posts/{doomed}"), alice.token()).await;
-
-        assert_eq!(response.status, StatusCode::NO_CONTENT, "{}", response.text());
-        assert_eq!(stored_votes(&app), 1, "only the vote on the kept post remains");
-        assert_eq!(votes_shown(&app, &alice, kept).await, json!(1));
-        let on_deleted = vote(&app, &bob, doomed, 1).await;
-        assert_eq!(on_deleted.status, StatusCode::NOT_FOUND, "{}", on_deleted.text());
-        assert_eq!(on_deleted.json(), json!({ "detail": format!("Post with id: {doomed} does not exist") }));
-        let unvote_deleted = vote(&app, &bob, doomed, 0).await;
-        assert_eq!(unvote_deleted.status, StatusCode::NOT_FOUND, "{}", unvote_deleted.text());
-        assert_eq!(unvote_deleted.json(), json!({ "detail": format!("Post with id: {doomed} does not exist") }));
-        let recreated = id_of(&app.create_post(&alice, "doomed").await);
-        assert_ne!(recreated, doomed, "ids are not reused");
-        assert_eq!(votes_shown(&app, &alice, recreated).await, json!(0));
-        assert_message(&vote(&app, &bob, recreated, 1).await, ADDED);
-    }
-
-    async fn sixteen_racing_identical_votes_give_one_201_and_fifteen_409s(backend: Backend) {
-        let app = TestApp::spawn(backend).await;
-        let alice = app.user("alice@example.com").await;
-        let bob = app.user("bob@example.com").await;
-        let id = id_of(&app.create_post(&alice, "contested").await);
-
-        let responses = join_all((0..16).map(|_| vote(&app, &bob, id, 1))).await;
-
-        let codes = statuses(&responses);
-        assert!(!codes.contains(&StatusCode::INTERNAL_SERVER_ERROR), "no 500: {codes:?}");
-        assert_eq!(codes.iter().filter(|code| **code == StatusCode::CREATED).count(), 1, "{codes:?}");
-        assert_eq!(codes.iter().filter(|code| **code == StatusCode::CONFLICT).count(), 15, "{codes:?}");
-        for response in &responses {
-            if response.status == StatusCode::CREATED {
-                assert_eq!(response.json(), json!({ "message": ADDED }));
-            } else {
-                assert_eq!(
-                    response.json(),
-                    json!({ "detail": format!("user {} has already voted on post {id}", bob.id) })
-                );
-            }
-        }
-        assert_eq!(votes_shown(&app, &alice, id).await, json!(1));
-        assert_eq!(stored_votes(&app), 1);
-    }
-
-    async fn sixteen_racing_removals_of_one_vote_give_one_201_and_fifteen_404s(backend: Backend) {
-        let app = TestApp::spawn(backend).await;
-        let alice = app.user("alice@example.com").await;
-        let bob = app.user("bob@example.com").await;
-        let id = id_of(&app.create_post(&alice, "contested").await);
-        assert_message(&vote(&app, &bob, id, 1).await, ADDED);
-
-        let responses = join_all((0..16).map(|_| vote(&app, &bob, id, 0))).await;
-
-        let codes = statuses(&responses);
-        assert_eq!(codes.iter().filter(|code| **code == StatusCode::CREATED).count(), 1, "{codes:?}");
-        assert_eq!(codes.iter().filter(|code| **code == StatusCode::NOT_FOUND).count(), 15, "{codes:?}");
-        for response in responses.iter().filter(|response| response.status == StatusCode::NOT_FOUND) {
-            assert_eq!(response.json(), json!({ "detail": "Vote does not exist" }));
-        }
-        assert_eq!(votes_shown(&app, &alice, id).await, json!(0));
-        assert_eq!(stored_votes(&app), 0);
-    }
-
-    async fn racing_votes_of_different_users_are_all_counted(backend: Backend) {
-        let app = TestApp::spawn(backend).await;
-        let alice = app.user("alice@example.com").await;
-        let mut voters = Vec::new();
-        for n in 0..8 {
-            voters.push(app.user(&format!("voter{n}@example.com")).await);
-        }
-        let id = id_of(&app.create_post(&alice, "popular").await);
-
-        let responses = join_all(voters.iter().map(|voter| vote(&app, voter, id, 1))).await;
-
-        for response in &responses {
-            assert_message(response, ADDED);
-        }
-        assert_eq!(votes_shown(&app, &alice, id).await, json!(8));
-        assert_eq!(votes_listed(&app, &alice, id).await, json!(8));
-        assert_eq!(stored_votes(&app), 8);
-    }
-
-    async fn votes_racing_a_deletion_of_their_post_are_201_or_404_and_leave_no_votes(backend: Backend) {
-        let app = TestApp::spawn(backend).await;
-        let alice = app.user("alice@example.com").await;
-        let mut voters = Vec::new();
-        for n in 0..6 {
-            voters.push(app.user(&format!("voter{n}@example.com")).await);
-        }
-        let id = id_of(&app.create_post(&alice, "short-lived").await);
-        let path = format!("/posts/{id}");
-
-        let (deleted, votes) = join(
-            app.delete(&path, alice.token()),
-            join_all(voters.iter().map(|voter| vote(&app, voter, id, 1))),
+    let added = app
+        .request(
+            Method::POST,
+            "/vote/",
+            alice.token(),
+            Body::Json(json!({ "post_id": id, "dir": 1 })),
+        )
+        .await;
+    let deleted = app
+        .request(
+            Method::POST,
+            "/vote/",
+            alice.token(),
+            Body::Json(json!({ "post_id": id, "dir": 0 })),
         )
         .await;
 
-        assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text());
-        for response in &votes {
-            match response.status {
-                StatusCode::CREATED => assert_eq!(response.json(), json!({ "message": ADDED })),
-                StatusCode::NOT_FOUND => assert_eq!(
-                    response.json(),
-                    json!({ "detail": format!("Post with id: {id} does not exist") })
-                ),
-                other => panic!("a vote racing a deletion is 201 or 404, not {other}: {}", response.text()),
-            }
-        }
-        assert_eq!(stored_votes(&app), 0, "no vote outlives its post");
+    assert_eq!(added.header("location"), None);
+    assert_message(&added, ADDED);
+    assert_eq!(deleted.header("location"), None);
+    assert_message(&deleted, DELETED);
+    assert_eq!(stored_votes(&app), 0);
+}
+
+async fn other_methods_on_vote_are_405_once_authenticated(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+
+    let get = app.get("/vote", alice.token()).await;
+    let delete = app.delete("/vote", alice.token()).await;
+
+    for response in [&get, &delete] {
+        assert_eq!(
+            response.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{}",
+            response.text()
+        );
+        assert_eq!(response.json(), json!({ "detail": "Method Not Allowed" }));
     }
+}
+
+async fn votes_of_several_users_are_counted_per_post_and_each_post_is_listed_once(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let carol = app.user("carol@example.com").await;
+    let first = id_of(&app.create_post(&alice, "first").await);
+    let second = id_of(&app.create_post(&bob, "second").await);
+    let third = id_of(&app.create_post(&carol, "third").await);
+    for voter in [&alice, &bob, &carol] {
+        assert_message(&vote(&app, voter, first, 1).await, ADDED);
+    }
+    assert_message(&vote(&app, &alice, second, 1).await, ADDED);
+
+    let posts = list_all(&app, &bob).await;
+    let page = app.get("/posts?limit=2", bob.token()).await.json();
+
+    let counts: Vec<(i64, Value)> = posts
+        .iter()
+        .map(|post| (id_of(post), post["votes"].clone()))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![(third, json!(0)), (second, json!(1)), (first, json!(3))]
+    );
+    let page_ids: Vec<i64> = page.as_array().expect("a list").iter().map(id_of).collect();
+    assert_eq!(
+        page_ids,
+        vec![third, second],
+        "limit counts posts, not votes"
+    );
+    assert_eq!(votes_shown(&app, &bob, first).await, json!(3));
+    assert_eq!(votes_shown(&app, &bob, second).await, json!(1));
+    assert_eq!(votes_shown(&app, &bob, third).await, json!(0));
+    assert_eq!(stored_votes(&app), 4);
+}
+
+async fn removing_your_vote_leaves_other_users_votes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let id = id_of(&app.create_post(&alice, "shared").await);
+    let other = id_of(&app.create_post(&alice, "other").await);
+    assert_message(&vote(&app, &alice, id, 1).await, ADDED);
+    assert_message(&vote(&app, &bob, id, 1).await, ADDED);
+    assert_message(&vote(&app, &bob, other, 1).await, ADDED);
+
+    let response = vote(&app, &bob, id, 0).await;
+
+    assert_message(&response, DELETED);
+    assert_eq!(votes_shown(&app, &alice, id).await, json!(1));
+    assert_eq!(votes_shown(&app, &alice, other).await, json!(1));
+    let again = vote(&app, &alice, id, 1).await;
+    assert_eq!(
+        again.status,
+        StatusCode::CONFLICT,
+        "alice's vote is still there: {}",
+        again.text()
+    );
+}
+
+async fn deleting_a_post_deletes_its_votes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let doomed = id_of(&app.create_post(&alice, "doomed").await);
+    let kept = id_of(&app.create_post(&alice, "kept").await);
+    assert_message(&vote(&app, &alice, doomed, 1).await, ADDED);
+    assert_message(&vote(&app, &bob, doomed, 1).await, ADDED);
+    assert_message(&vote(&app, &bob, kept, 1).await, ADDED);
+    assert_eq!(stored_votes(&app), 3);
+
+    let response = app.delete(&format!("/posts/{doomed}"), alice.token()).await;
+
+    assert_eq!(
+        response.status,
+        StatusCode::NO_CONTENT,
+        "{}",
+        response.text()
+    );
+    assert_eq!(
+        stored_votes(&app),
+        1,
+        "only the vote on the kept post remains"
+    );
+    assert_eq!(votes_shown(&app, &alice, kept).await, json!(1));
+    let on_deleted = vote(&app, &bob, doomed, 1).await;
+    assert_eq!(
+        on_deleted.status,
+        StatusCode::NOT_FOUND,
+        "{}",
+        on_deleted.text()
+    );
+    assert_eq!(
+        on_deleted.json(),
+        json!({ "detail": format!("Post with id: {doomed} does not exist") })
+    );
+    let unvote_deleted = vote(&app, &bob, doomed, 0).await;
+    assert_eq!(
+        unvote_deleted.status,
+        StatusCode::NOT_FOUND,
+        "{}",
+        unvote_deleted.text()
+    );
+    assert_eq!(
+        unvote_deleted.json(),
+        json!({ "detail": format!("Post with id: {doomed} does not exist") })
+    );
+    let recreated = id_of(&app.create_post(&alice, "doomed").await);
+    assert_ne!(recreated, doomed, "ids are not reused");
+    assert_eq!(votes_shown(&app, &alice, recreated).await, json!(0));
+    assert_message(&vote(&app, &bob, recreated, 1).await, ADDED);
+}
+
+async fn sixteen_racing_identical_votes_give_one_201_and_fifteen_409s(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let id = id_of(&app.create_post(&alice, "contested").await);
+
+    let responses = join_all((0..16).map(|_| vote(&app, &bob, id, 1))).await;
+
+    let codes = statuses(&responses);
+    assert!(
+        !codes.contains(&StatusCode::INTERNAL_SERVER_ERROR),
+        "no 500: {codes:?}"
+    );
+    assert_eq!(
+        codes
+            .iter()
+            .filter(|code| **code == StatusCode::CREATED)
+            .count(),
+        1,
+        "{codes:?}"
+    );
+    assert_eq!(
+        codes
+            .iter()
+            .filter(|code| **code == StatusCode::CONFLICT)
+            .count(),
+        15,
+        "{codes:?}"
+    );
+    for response in &responses {
+        if response.status == StatusCode::CREATED {
+            assert_eq!(response.json(), json!({ "message": ADDED }));
+        } else {
+            assert_eq!(
+                response.json(),
+                json!({ "detail": format!("user {} has already voted on post {id}", bob.id) })
+            );
+        }
+    }
+    assert_eq!(votes_shown(&app, &alice, id).await, json!(1));
+    assert_eq!(stored_votes(&app), 1);
+}
+
+async fn sixteen_racing_removals_of_one_vote_give_one_201_and_fifteen_404s(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let id = id_of(&app.create_post(&alice, "contested").await);
+    assert_message(&vote(&app, &bob, id, 1).await, ADDED);
+
+    let responses = join_all((0..16).map(|_| vote(&app, &bob, id, 0))).await;
+
+    let codes = statuses(&responses);
+    assert_eq!(
+        codes
+            .iter()
+            .filter(|code| **code == StatusCode::CREATED)
+            .count(),
+        1,
+        "{codes:?}"
+    );
+    assert_eq!(
+        codes
+            .iter()
+            .filter(|code| **code == StatusCode::NOT_FOUND)
+            .count(),
+        15,
+        "{codes:?}"
+    );
+    for response in responses
+        .iter()
+        .filter(|response| response.status == StatusCode::NOT_FOUND)
+    {
+        assert_eq!(response.json(), json!({ "detail": "Vote does not exist" }));
+    }
+    assert_eq!(votes_shown(&app, &alice, id).await, json!(0));
+    assert_eq!(stored_votes(&app), 0);
+}
+
+async fn racing_votes_of_different_users_are_all_counted(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let mut voters = Vec::new();
+    for n in 0..8 {
+        voters.push(app.user(&format!("voter{n}@example.com")).await);
+    }
+    let id = id_of(&app.create_post(&alice, "popular").await);
+
+    let responses = join_all(voters.iter().map(|voter| vote(&app, voter, id, 1))).await;
+
+    for response in &responses {
+        assert_message(response, ADDED);
+    }
+    assert_eq!(votes_shown(&app, &alice, id).await, json!(8));
+    assert_eq!(votes_listed(&app, &alice, id).await, json!(8));
+    assert_eq!(stored_votes(&app), 8);
+}
+
+async fn votes_racing_a_deletion_of_their_post_are_201_or_404_and_leave_no_votes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let mut voters = Vec::new();
+    for n in 0..6 {
+        voters.push(app.user(&format!("voter{n}@example.com")).await);
+    }
+    let id = id_of(&app.create_post(&alice, "short-lived").await);
+    let path = format!("/posts/{id}");
+
+    let (deleted, votes) = join(
+        app.delete(&path, alice.token()),
+        join_all(voters.iter().map(|voter| vote(&app, voter, id, 1))),
+    )
+    .await;
+
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text());
+    for response in &votes {
+        match response.status {
+            StatusCode::CREATED => assert_eq!(response.json(), json!({ "message": ADDED })),
+            StatusCode::NOT_FOUND => assert_eq!(
+                response.json(),
+                json!({ "detail": format!("Post with id: {id} does not exist") })
+            ),
+            other => panic!(
+                "a vote racing a deletion is 201 or 404, not {other}: {}",
+                response.text()
+            ),
+        }
+    }
+    assert_eq!(stored_votes(&app), 0, "no vote outlives its post");
+}
+
+pub fn tests() -> Vec<Trial> {
+    backend_tests![
+        voting_on_a_post_is_201_and_the_post_shows_one_vote_in_get_and_list,
+        voting_on_your_own_post_is_allowed,
+        voting_twice_on_the_same_post_is_409_and_the_count_stays_one,
+        removing_your_vote_is_201_and_the_count_goes_back_to_zero,
+        removing_a_vote_that_was_never_cast_is_404_vote_does_not_exist,
+        removing_a_vote_twice_is_404_the_second_time,
+        voting_on_a_missing_post_is_404_post_does_not_exist,
+        a_dir_other_than_0_or_1_is_422_at_body_dir,
+        missing_or_non_integer_vote_fields_are_422,
+        a_malformed_or_non_object_vote_body_is_422_at_the_body,
+        voting_without_a_valid_token_is_401_and_records_nothing,
+        vote_with_a_trailing_slash_works_without_a_redirect,
+        other_methods_on_vote_are_405_once_authenticated,
+        votes_of_several_users_are_counted_per_post_and_each_post_is_listed_once,
+        removing_your_vote_leaves_other_users_votes,
+        deleting_a_post_deletes_its_votes,
+        sixteen_racing_identical_votes_give_one_201_and_fifteen_409s,
+        sixteen_racing_removals_of_one_vote_give_one_201_and_fifteen_404s,
+        racing_votes_of_different_users_are_all_counted,
+        votes_racing_a_deletion_of_their_post_are_201_or_404_and_leave_no_votes,
+    ]
 }
