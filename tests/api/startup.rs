@@ -8,13 +8,15 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::{Trial, plain_tests};
 
-/// The postapi binary, with an empty environment, run in `dir` (so no `.env`
-/// of the developer's is read).
+/// The postapi binary, run in `dir` (so no `.env` of the developer's is read)
+/// with an empty environment but `PORT=0` unless `vars` name a port: the
+/// server binds before it connects, and a developer's `cargo run` holds 8000.
 fn postapi(dir: &Path, vars: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_postapi"));
     command
         .current_dir(dir)
         .env_clear()
+        .env("PORT", "0")
         .envs(vars.iter().copied())
         .stdin(Stdio::null());
     command
