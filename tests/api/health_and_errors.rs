@@ -68,14 +68,7 @@ async fn a_body_over_one_mebibyte_is_a_413_and_the_server_keeps_serving(backend:
         "x".repeat(1024 * 1024)
     );
 
-    let response = app
-        .request(
-            Method::POST,
-            "/users",
-            None,
-            Body::raw("application/json", huge),
-        )
-        .await;
+    let response = app.post_raw("/users", None, "application/json", huge).await;
 
     assert_eq!(response.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(response.json()["detail"].is_string());
@@ -86,12 +79,7 @@ async fn malformed_json_is_a_422_at_the_body(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
     let response = app
-        .request(
-            Method::POST,
-            "/users",
-            None,
-            Body::raw("application/json", "{not json"),
-        )
+        .post_raw("/users", None, "application/json", "{not json")
         .await;
 
     response.assert_validation_error(&["body"]);
@@ -137,7 +125,7 @@ async fn cors_preflight_is_answered_for_any_origin_by_default(backend: Backend) 
         )
         .await;
 
-    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.assert_status(StatusCode::OK);
     assert_eq!(response.header("access-control-allow-origin"), Some("*"));
     let allowed = response
         .header("access-control-allow-headers")
@@ -157,10 +145,10 @@ async fn cors_origins_limit_which_origins_are_allowed(backend: Backend) {
     .await;
 
     let allowed = app
-        .client_request(Method::GET, "/", &[("Origin", "https://app.example.com")])
+        .get_with_headers("/", &[("Origin", "https://app.example.com")])
         .await;
     let refused = app
-        .client_request(Method::GET, "/", &[("Origin", "https://evil.example.com")])
+        .get_with_headers("/", &[("Origin", "https://evil.example.com")])
         .await;
 
     assert_eq!(
@@ -233,12 +221,7 @@ async fn health_is_503_when_the_postgres_database_goes_away(backend: Backend) {
     app.database.drop_now();
     let response = app.get("/health", None).await;
 
-    assert_eq!(
-        response.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        response.text()
-    );
+    response.assert_status(StatusCode::SERVICE_UNAVAILABLE);
     let detail = response.detail();
     assert!(detail.is_string(), "{detail}");
     assert!(

@@ -336,6 +336,23 @@ impl TestApp {
         }
     }
 
+    /// A `GET` with arbitrary headers.
+    pub async fn get_with_headers(&self, path: &str, headers: &[(&str, &str)]) -> TestResponse {
+        self.client_request(Method::GET, path, headers).await
+    }
+
+    /// A `POST` of raw bytes labelled `content_type`.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        bytes: impl Into<Vec<u8>>,
+    ) -> TestResponse {
+        self.request(Method::POST, path, token, Body::raw(content_type, bytes))
+            .await
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> TestResponse {
         self.request(Method::GET, path, token, Body::None).await
     }
@@ -356,13 +373,8 @@ impl TestApp {
 
     /// Signs up; panics unless the answer is 201.
     pub async fn sign_up(&self, email: &str) -> Value {
-        let response = self
-            .post(
-                "/users",
-                json!({ "email": email, "password": PASSWORD }),
-                None,
-            )
-            .await;
+        let credentials = json!({ "email": email, "password": PASSWORD });
+        let response = self.post("/users", credentials, None).await;
         assert_eq!(
             response.status,
             StatusCode::CREATED,
@@ -391,13 +403,8 @@ impl TestApp {
 
     pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> TestResponse {
         let body = serde_urlencoded::to_string(fields).expect("form encoding");
-        self.request(
-            Method::POST,
-            path,
-            None,
-            Body::raw("application/x-www-form-urlencoded", body),
-        )
-        .await
+        self.post_raw(path, None, "application/x-www-form-urlencoded", body)
+            .await
     }
 
     /// A signed-up, logged-in user.
@@ -486,6 +493,25 @@ impl TestResponse {
 
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn assert_status(&self, expected: StatusCode) {
+        assert_eq!(self.status, expected, "{}", self.text());
+    }
+
+    /// Asserts the status of the answer to `what`, showing both when it differs.
+    #[track_caller]
+    pub fn assert_status_for(&self, what: impl std::fmt::Display, expected: StatusCode) {
+        assert_eq!(self.status, expected, "{what}: {}", self.text());
+    }
+
+    /// Asserts the status and that the body is exactly `{"detail": detail}`.
+    #[track_caller]
+    pub fn assert_error(&self, status: StatusCode, detail: Value) {
+        self.assert_status(status);
+        assert_eq!(self.json(), json!({ "detail": detail }));
     }
 
     /// The `detail` of an error body.

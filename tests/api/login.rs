@@ -25,14 +25,11 @@ fn multipart_body(fields: &[(&str, &str)]) -> Vec<u8> {
 }
 
 async fn post_multipart(app: &TestApp, fields: &[(&str, &str)]) -> TestResponse {
-    app.request(
-        Method::POST,
+    app.post_raw(
         "/login",
         None,
-        Body::raw(
-            &format!("multipart/form-data; boundary={BOUNDARY}"),
-            multipart_body(fields),
-        ),
+        &format!("multipart/form-data; boundary={BOUNDARY}"),
+        multipart_body(fields),
     )
     .await
 }
@@ -41,7 +38,7 @@ async fn post_multipart(app: &TestApp, fields: &[(&str, &str)]) -> TestResponse 
 /// returns the token.
 #[track_caller]
 fn assert_token(response: &TestResponse) -> String {
-    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.assert_status(StatusCode::OK);
     let body = response.json();
     let object = body.as_object().expect("a Token object");
     let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
@@ -57,19 +54,13 @@ fn assert_token(response: &TestResponse) -> String {
 
 #[track_caller]
 fn assert_invalid_credentials(response: &TestResponse) {
-    assert_eq!(
-        response.status,
-        StatusCode::FORBIDDEN,
-        "{}",
-        response.text()
-    );
-    assert_eq!(response.json(), json!({ "detail": "Invalid Credentials" }));
+    response.assert_error(StatusCode::FORBIDDEN, json!("Invalid Credentials"));
 }
 
 /// The token opens the protected routes.
 async fn assert_token_works(app: &TestApp, token: &str) {
     let response = app.get("/posts", Some(token)).await;
-    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.assert_status(StatusCode::OK);
     assert_eq!(response.json(), json!([]));
 }
 
@@ -364,20 +355,15 @@ async fn a_multipart_body_over_one_mebibyte_is_a_413(backend: Backend) {
     assert!(body.len() > 1024 * 1024);
 
     let response = app
-        .request(
-            Method::POST,
+        .post_raw(
             "/login",
             None,
-            Body::raw(&format!("multipart/form-data; boundary={boundary}"), body),
+            &format!("multipart/form-data; boundary={boundary}"),
+            body,
         )
         .await;
 
-    assert_eq!(
-        response.status,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "{}",
-        response.text()
-    );
+    response.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(app.get("/health", None).await.status, StatusCode::OK);
 }
 
@@ -427,11 +413,11 @@ async fn no_body_or_a_body_that_is_neither_form_nor_json_lists_both_fields_as_mi
 
     let no_body = app.request(Method::POST, "/login", None, Body::None).await;
     let text = app
-        .request(
-            Method::POST,
+        .post_raw(
             "/login",
             None,
-            Body::raw("text/plain", "username=alice@example.com&password=x"),
+            "text/plain",
+            "username=alice@example.com&password=x",
         )
         .await;
 
@@ -462,12 +448,7 @@ async fn json_without_an_email_or_username_is_a_422(backend: Backend) {
         .post("/login", json!({ "password": PASSWORD }), None)
         .await;
 
-    assert_eq!(
-        response.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        response.text()
-    );
+    response.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     let errors = response.detail();
     let locs: Vec<&Value> = errors
         .as_array()
@@ -556,7 +537,7 @@ async fn a_burst_of_logins_does_not_stall_other_requests(backend: Backend) {
     };
     let (logins, (health, health_done)) = futures_util::future::join(logins, health).await;
 
-    assert_eq!(health.status, StatusCode::OK, "{}", health.text());
+    health.assert_status(StatusCode::OK);
     for (response, _) in &logins {
         assert_token(response);
     }

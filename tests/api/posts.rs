@@ -1,17 +1,17 @@
 //! The post routes: listing (pagination, search, order), reading, creating,
 //! replacing and deleting, each behind the bearer token.
 
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::StatusCode;
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Body, TestApp, TestUser, Trial, backend_tests};
+use crate::helpers::{Backend, TestApp, TestResponse, TestUser, Trial, backend_tests};
 
 /// A user as the API shows one (`GET /users/{id}`), the `owner` of their posts.
 async fn public_user(app: &TestApp, user: &TestUser) -> Value {
     let response = app.get(&format!("/users/{}", user.id), None).await;
-    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.assert_status(StatusCode::OK);
     let shown = response.json();
     assert_utc_timestamp(&shown["created_at"]);
     assert_eq!(
@@ -67,9 +67,56 @@ fn assert_post(
 
 /// `POST /posts` with `body`; panics unless the answer is 201.
 async fn create(app: &TestApp, user: &TestUser, body: Value) -> Value {
-    let response = app.post("/posts", body, user.token()).await;
-    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+    let response = send_post(app, user, body).await;
+    response.assert_status(StatusCode::CREATED);
     response.json()
+}
+
+/// `POST /posts` with `body` as `user`, whatever the answer.
+async fn send_post(app: &TestApp, user: &TestUser, body: Value) -> TestResponse {
+    app.post("/posts", body, user.token()).await
+}
+
+/// `PUT /posts/{id}` with `body` as `user`, whatever the answer.
+async fn send_put(app: &TestApp, user: &TestUser, id: i64, body: Value) -> TestResponse {
+    app.put(&format!("/posts/{id}"), body, user.token()).await
+}
+
+/// Lists, creates, reads, replaces and deletes (post `id`) with `token`;
+/// each answer named by its route.
+async fn send_to_each_post_route(
+    app: &TestApp,
+    id: i64,
+    token: Option<&str>,
+) -> Vec<(&'static str, TestResponse)> {
+    let body = json!({ "title": "changed", "content": "changed" });
+    let path = format!("/posts/{id}");
+    vec![
+        ("GET /posts", app.get("/posts", token).await),
+        ("POST /posts", app.post("/posts", body.clone(), token).await),
+        ("GET /posts/{id}", app.get(&path, token).await),
+        ("PUT /posts/{id}", app.put(&path, body, token).await),
+        ("DELETE /posts/{id}", app.delete(&path, token).await),
+    ]
+}
+
+/// Asserts every answer is the bearer 401 and that `user` still lists
+/// `post` alone: nothing created, changed or deleted.
+async fn assert_each_unauthorized_and_nothing_changed(
+    app: &TestApp,
+    user: &TestUser,
+    post: Value,
+    responses: &[(&str, TestResponse)],
+) {
+    for (route, response) in responses {
+        response.assert_status_for(route, StatusCode::UNAUTHORIZED);
+        response.assert_unauthorized();
+    }
+    assert_eq!(
+        list(app, user, "").await,
+        vec![post],
+        "nothing created, changed or deleted"
+    );
 }
 
 /// Creates posts with these titles, oldest first; returns their ids.
@@ -115,7 +162,7 @@ async fn search(app: &TestApp, user: &TestUser, term: &str) -> Vec<String> {
 /// `GET /posts/{id}`; panics unless the answer is 200.
 async fn get_post(app: &TestApp, user: &TestUser, id: i64) -> Value {
     let response = app.get(&format!("/posts/{id}"), user.token()).await;
-    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.assert_status(StatusCode::OK);
     response.json()
 }
 
@@ -142,7 +189,7 @@ async fn listing_four_posts_of_two_users_shows_each_in_the_flat_post_shape(backe
 
     let response = app.get("/posts", bob.token()).await;
 
-    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.assert_status(StatusCode::OK);
     assert!(
         !response.text().to_lowercase().contains("password"),
         "{}",
@@ -161,96 +208,35 @@ async fn every_post_route_is_401_without_a_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.user("alice@example.com").await;
     let post = app.create_post(&alice, "kept").await;
-    let id = id_of(&post);
     let body = json!({ "title": "changed", "content": "changed" });
 
-    let responses = [
-        ("GET /posts", app.get("/posts", None).await),
+    let mut responses = send_to_each_post_route(&app, id_of(&post), None).await;
+    responses.extend([
         ("GET /posts/", app.get("/posts/", None).await),
         (
             "GET /posts?limit=abc",
             app.get("/posts?limit=abc", None).await,
         ),
-        ("POST /posts", app.post("/posts", body.clone(), None).await),
-        (
-            "POST /posts/",
-            app.post("/posts/", body.clone(), None).await,
-        ),
+        ("POST /posts/", app.post("/posts/", body, None).await),
         (
             "POST /posts (invalid body)",
             app.post("/posts", json!({}), None).await,
         ),
-        (
-            "GET /posts/{id}",
-            app.get(&format!("/posts/{id}"), None).await,
-        ),
         ("GET /posts/{missing}", app.get("/posts/999999", None).await),
         ("GET /posts/abc", app.get("/posts/abc", None).await),
-        (
-            "PUT /posts/{id}",
-            app.put(&format!("/posts/{id}"), body.clone(), None).await,
-        ),
-        (
-            "DELETE /posts/{id}",
-            app.delete(&format!("/posts/{id}"), None).await,
-        ),
-    ];
+    ]);
 
-    for (route, response) in &responses {
-        assert_eq!(
-            response.status,
-            StatusCode::UNAUTHORIZED,
-            "{route}: {}",
-            response.text()
-        );
-        response.assert_unauthorized();
-    }
-    assert_eq!(
-        list(&app, &alice, "").await,
-        vec![post],
-        "nothing created, changed or deleted"
-    );
+    assert_each_unauthorized_and_nothing_changed(&app, &alice, post, &responses).await;
 }
 
 async fn every_post_route_is_401_with_a_token_that_is_not_a_valid_jwt(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.user("alice@example.com").await;
     let post = app.create_post(&alice, "kept").await;
-    let id = id_of(&post);
-    let bad = Some("not.a.jwt");
-    let body = json!({ "title": "changed", "content": "changed" });
 
-    let responses = [
-        ("GET /posts", app.get("/posts", bad).await),
-        ("POST /posts", app.post("/posts", body.clone(), bad).await),
-        (
-            "GET /posts/{id}",
-            app.get(&format!("/posts/{id}"), bad).await,
-        ),
-        (
-            "PUT /posts/{id}",
-            app.put(&format!("/posts/{id}"), body.clone(), bad).await,
-        ),
-        (
-            "DELETE /posts/{id}",
-            app.delete(&format!("/posts/{id}"), bad).await,
-        ),
-    ];
+    let responses = send_to_each_post_route(&app, id_of(&post), Some("not.a.jwt")).await;
 
-    for (route, response) in &responses {
-        assert_eq!(
-            response.status,
-            StatusCode::UNAUTHORIZED,
-            "{route}: {}",
-            response.text()
-        );
-        response.assert_unauthorized();
-    }
-    assert_eq!(
-        list(&app, &alice, "").await,
-        vec![post],
-        "nothing created, changed or deleted"
-    );
+    assert_each_unauthorized_and_nothing_changed(&app, &alice, post, &responses).await;
 }
 
 async fn getting_a_post_returns_it_in_the_flat_post_shape_to_any_user(backend: Backend) {
@@ -269,7 +255,7 @@ async fn getting_a_post_returns_it_in_the_flat_post_shape_to_any_user(backend: B
         .get(&format!("/posts/{}", id_of(&created)), bob.token())
         .await;
 
-    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.assert_status(StatusCode::OK);
     assert_post(&response.json(), "mine", "words", false, &alice_shown, 0);
     assert_eq!(response.json(), created, "the same post as created");
 }
@@ -329,16 +315,12 @@ async fn creating_a_published_post_is_201_with_the_post(backend: Backend) {
     let alice = app.user("alice@example.com").await;
     let alice_shown = public_user(&app, &alice).await;
 
-    let response = app
-        .post(
-            "/posts",
-            json!({ "title": "top beaches", "content": "in florida", "published": true }),
-            alice.token(),
-        )
-        .await;
-
-    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
-    let created = response.json();
+    let created = create(
+        &app,
+        &alice,
+        json!({ "title": "top beaches", "content": "in florida", "published": true }),
+    )
+    .await;
     assert_post(&created, "top beaches", "in florida", true, &alice_shown, 0);
     assert_eq!(
         get_post(&app, &alice, id_of(&created)).await,
@@ -352,16 +334,12 @@ async fn creating_an_unpublished_post_keeps_published_false(backend: Backend) {
     let alice = app.user("alice@example.com").await;
     let alice_shown = public_user(&app, &alice).await;
 
-    let response = app
-        .post(
-            "/posts",
-            json!({ "title": "draft", "content": "not yet", "published": false }),
-            alice.token(),
-        )
-        .await;
-
-    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
-    let created = response.json();
+    let created = create(
+        &app,
+        &alice,
+        json!({ "title": "draft", "content": "not yet", "published": false }),
+    )
+    .await;
     assert_post(&created, "draft", "not yet", false, &alice_shown, 0);
     assert_eq!(
         get_post(&app, &alice, id_of(&created)).await["published"],
@@ -374,16 +352,7 @@ async fn creating_a_post_without_published_defaults_it_to_true(backend: Backend)
     let alice = app.user("alice@example.com").await;
     let alice_shown = public_user(&app, &alice).await;
 
-    let response = app
-        .post(
-            "/posts",
-            json!({ "title": "plain", "content": "text" }),
-            alice.token(),
-        )
-        .await;
-
-    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
-    let created = response.json();
+    let created = create(&app, &alice, json!({ "title": "plain", "content": "text" })).await;
     assert_post(&created, "plain", "text", true, &alice_shown, 0);
     assert_eq!(
         get_post(&app, &alice, id_of(&created)).await["published"],
@@ -397,24 +366,20 @@ async fn creating_ignores_id_owner_votes_and_created_at_sent_by_the_client(backe
     let bob = app.user("bob@example.com").await;
     let alice_shown = public_user(&app, &alice).await;
 
-    let response = app
-        .post(
-            "/posts",
-            json!({
-                "title": "honest",
-                "content": "post",
-                "id": 4242,
-                "owner_id": bob.id,
-                "owner": { "id": bob.id, "email": bob.email },
-                "votes": 99,
-                "created_at": "2000-01-01T00:00:00+00:00",
-            }),
-            alice.token(),
-        )
-        .await;
-
-    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
-    let created = response.json();
+    let created = create(
+        &app,
+        &alice,
+        json!({
+            "title": "honest",
+            "content": "post",
+            "id": 4242,
+            "owner_id": bob.id,
+            "owner": { "id": bob.id, "email": bob.email },
+            "votes": 99,
+            "created_at": "2000-01-01T00:00:00+00:00",
+        }),
+    )
+    .await;
     assert_post(&created, "honest", "post", true, &alice_shown, 0);
     assert_ne!(created["id"], json!(4242));
 }
@@ -428,37 +393,28 @@ async fn titles_and_content_at_their_limits_are_accepted(backend: Backend) {
     let longest_accented_title = "é".repeat(300);
     let longest_content = "c".repeat(100_000);
 
-    let one_char = app
-        .post(
-            "/posts",
-            json!({ "title": "x", "content": "" }),
-            alice.token(),
-        )
-        .await;
-    let long_title = app
-        .post(
-            "/posts",
-            json!({ "title": longest_title, "content": "c" }),
-            alice.token(),
-        )
-        .await;
-    let accented = app
-        .post(
-            "/posts",
-            json!({ "title": longest_accented_title, "content": "c" }),
-            alice.token(),
-        )
-        .await;
-    let long_content = app
-        .post(
-            "/posts",
-            json!({ "title": "t", "content": longest_content }),
-            alice.token(),
-        )
-        .await;
+    let one_char = send_post(&app, &alice, json!({ "title": "x", "content": "" })).await;
+    let long_title = send_post(
+        &app,
+        &alice,
+        json!({ "title": longest_title, "content": "c" }),
+    )
+    .await;
+    let accented = send_post(
+        &app,
+        &alice,
+        json!({ "title": longest_accented_title, "content": "c" }),
+    )
+    .await;
+    let long_content = send_post(
+        &app,
+        &alice,
+        json!({ "title": "t", "content": longest_content }),
+    )
+    .await;
 
     for response in [&one_char, &long_title, &accented, &long_content] {
-        assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+        response.assert_status(StatusCode::CREATED);
     }
     assert_post(&one_char.json(), "x", "", true, &alice_shown, 0);
     assert_post(
@@ -494,13 +450,7 @@ async fn a_blank_title_is_422_and_nothing_is_stored(backend: Backend) {
     let alice = app.user("alice@example.com").await;
 
     for blank in [" ", "   ", "\t", "\n \r\n", "\u{3000}"] {
-        let response = app
-            .post(
-                "/posts",
-                json!({ "title": blank, "content": "c" }),
-                alice.token(),
-            )
-            .await;
+        let response = send_post(&app, &alice, json!({ "title": blank, "content": "c" })).await;
 
         assert_eq!(
             response.status,
@@ -523,20 +473,9 @@ async fn an_empty_title_is_422_too_short(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.user("alice@example.com").await;
 
-    let response = app
-        .post(
-            "/posts",
-            json!({ "title": "", "content": "c" }),
-            alice.token(),
-        )
-        .await;
+    let response = send_post(&app, &alice, json!({ "title": "", "content": "c" })).await;
 
-    assert_eq!(
-        response.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        response.text()
-    );
+    response.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         response.json(),
         json!({ "detail": [{
@@ -559,28 +498,21 @@ async fn a_title_of_301_characters_is_422_too_long(backend: Backend) {
         "ctx": { "limit_value": 300 },
     }] });
 
-    let ascii = app
-        .post(
-            "/posts",
-            json!({ "title": "t".repeat(301), "content": "c" }),
-            alice.token(),
-        )
-        .await;
-    let accented = app
-        .post(
-            "/posts",
-            json!({ "title": "é".repeat(301), "content": "c" }),
-            alice.token(),
-        )
-        .await;
+    let ascii = send_post(
+        &app,
+        &alice,
+        json!({ "title": "t".repeat(301), "content": "c" }),
+    )
+    .await;
+    let accented = send_post(
+        &app,
+        &alice,
+        json!({ "title": "é".repeat(301), "content": "c" }),
+    )
+    .await;
 
     for response in [&ascii, &accented] {
-        assert_eq!(
-            response.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{}",
-            response.text()
-        );
+        response.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(response.json(), expected);
     }
     assert_eq!(list(&app, &alice, "").await, Vec::<Value>::new());
@@ -590,20 +522,14 @@ async fn content_over_100000_characters_is_422_too_long(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.user("alice@example.com").await;
 
-    let response = app
-        .post(
-            "/posts",
-            json!({ "title": "t", "content": "c".repeat(100_001) }),
-            alice.token(),
-        )
-        .await;
+    let response = send_post(
+        &app,
+        &alice,
+        json!({ "title": "t", "content": "c".repeat(100_001) }),
+    )
+    .await;
 
-    assert_eq!(
-        response.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        response.text()
-    );
+    response.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         response.json(),
         json!({ "detail": [{
@@ -656,7 +582,7 @@ async fn fields_of_the_wrong_type_are_422_at_each_field(backend: Backend) {
     ];
 
     for (body, errors) in cases {
-        let response = app.post("/posts", body.clone(), alice.token()).await;
+        let response = send_post(&app, &alice, body.clone()).await;
 
         assert_eq!(
             response.status,
@@ -684,7 +610,7 @@ async fn missing_fields_are_422_each_reported_as_field_required(backend: Backend
     ];
 
     for (body, errors) in cases {
-        let response = app.post("/posts", body.clone(), alice.token()).await;
+        let response = send_post(&app, &alice, body.clone()).await;
 
         assert_eq!(
             response.status,
@@ -702,21 +628,16 @@ async fn a_malformed_or_non_object_body_is_422_at_the_body(backend: Backend) {
     let alice = app.user("alice@example.com").await;
 
     let malformed = app
-        .request(
-            Method::POST,
+        .post_raw(
             "/posts",
             alice.token(),
-            Body::raw("application/json", "{\"title\": \"t\","),
+            "application/json",
+            "{\"title\": \"t\",",
         )
         .await;
-    let a_list = app.post("/posts", json!(["t", "c"]), alice.token()).await;
+    let a_list = send_post(&app, &alice, json!(["t", "c"])).await;
     let empty = app
-        .request(
-            Method::POST,
-            "/posts",
-            alice.token(),
-            Body::raw("application/json", ""),
-        )
+        .post_raw("/posts", alice.token(), "application/json", "")
         .await;
 
     malformed.assert_validation_error(&["body"]);
@@ -780,30 +701,20 @@ async fn the_trailing_slash_works_for_listing_and_creating_without_a_redirect(ba
     let alice_shown = public_user(&app, &alice).await;
 
     let created = app
-        .request(
-            Method::POST,
+        .post(
             "/posts/",
+            json!({ "title": "slash", "content": "ed" }),
             alice.token(),
-            Body::Json(json!({ "title": "slash", "content": "ed" })),
         )
         .await;
-    let listed = app
-        .request(Method::GET, "/posts/", alice.token(), Body::None)
-        .await;
-    let listed_with_query = app
-        .request(
-            Method::GET,
-            "/posts/?limit=1&search=SLA",
-            alice.token(),
-            Body::None,
-        )
-        .await;
+    let listed = app.get("/posts/", alice.token()).await;
+    let listed_with_query = app.get("/posts/?limit=1&search=SLA", alice.token()).await;
 
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    created.assert_status(StatusCode::CREATED);
     assert_eq!(created.header("location"), None);
     assert_post(&created.json(), "slash", "ed", true, &alice_shown, 0);
     for response in [&listed, &listed_with_query] {
-        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+        response.assert_status(StatusCode::OK);
         assert_eq!(response.header("location"), None);
         assert_eq!(response.json(), json!([created.json()]));
     }
@@ -818,12 +729,7 @@ async fn deleting_your_own_post_is_204_with_an_empty_body_and_then_it_is_gone(ba
 
     let response = app.delete(&format!("/posts/{id}"), alice.token()).await;
 
-    assert_eq!(
-        response.status,
-        StatusCode::NO_CONTENT,
-        "{}",
-        response.text()
-    );
+    response.assert_status(StatusCode::NO_CONTENT);
     assert!(
         response.body.is_empty(),
         "an empty body: {:?}",
@@ -853,15 +759,9 @@ async fn deleting_someone_elses_post_is_403_and_changes_nothing(backend: Backend
 
     let response = app.delete(&format!("/posts/{id}"), bob.token()).await;
 
-    assert_eq!(
-        response.status,
+    response.assert_error(
         StatusCode::FORBIDDEN,
-        "{}",
-        response.text()
-    );
-    assert_eq!(
-        response.json(),
-        json!({ "detail": "Not authorized to perform requested action" })
+        json!("Not authorized to perform requested action"),
     );
     assert_eq!(
         get_post(&app, &alice, id).await,
@@ -881,15 +781,9 @@ async fn deleting_a_missing_post_is_404_does_not_exist(backend: Backend) {
         .delete(&format!("/posts/{missing}"), alice.token())
         .await;
 
-    assert_eq!(
-        response.status,
+    response.assert_error(
         StatusCode::NOT_FOUND,
-        "{}",
-        response.text()
-    );
-    assert_eq!(
-        response.json(),
-        json!({ "detail": format!("post with id: {missing} does not exist") })
+        json!(format!("post with id: {missing} does not exist")),
     );
     assert_eq!(list(&app, &alice, "").await, vec![post]);
 }
@@ -908,15 +802,15 @@ async fn updating_your_own_post_replaces_it_and_keeps_its_id_owner_and_created_a
     .await;
     let id = id_of(&post);
 
-    let response = app
-        .put(
-            &format!("/posts/{id}"),
-            json!({ "title": "new", "content": "new words", "published": false }),
-            alice.token(),
-        )
-        .await;
+    let response = send_put(
+        &app,
+        &alice,
+        id,
+        json!({ "title": "new", "content": "new words", "published": false }),
+    )
+    .await;
 
-    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.assert_status(StatusCode::OK);
     let updated = response.json();
     assert_post(&updated, "new", "new words", false, &alice_shown, 0);
     assert_eq!(updated["id"], post["id"]);
@@ -945,15 +839,15 @@ async fn updating_without_published_sets_it_back_to_true(backend: Backend) {
     .await;
     let id = id_of(&post);
 
-    let response = app
-        .put(
-            &format!("/posts/{id}"),
-            json!({ "title": "draft 2", "content": "c2" }),
-            alice.token(),
-        )
-        .await;
+    let response = send_put(
+        &app,
+        &alice,
+        id,
+        json!({ "title": "draft 2", "content": "c2" }),
+    )
+    .await;
 
-    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.assert_status(StatusCode::OK);
     assert_post(&response.json(), "draft 2", "c2", true, &alice_shown, 0);
     assert_eq!(get_post(&app, &alice, id).await["published"], json!(true));
 }
@@ -966,24 +860,12 @@ async fn updating_cannot_change_the_owner_or_the_id(backend: Backend) {
     let post = app.create_post(&alice, "mine").await;
     let id = id_of(&post);
 
-    let response = app
-        .put(
-            &format!("/posts/{id}"),
-            json!({ "title": "still mine", "content": "c", "owner_id": bob.id, "id": id + 1, "votes": 7 }),
-            alice.token(),
-        )
-        .await;
+    let response = send_put(&app, &alice, id, json!({ "title": "still mine", "content": "c", "owner_id": bob.id, "id": id + 1, "votes": 7 })).await;
 
-    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.assert_status(StatusCode::OK);
     assert_post(&response.json(), "still mine", "c", true, &alice_shown, 0);
     assert_eq!(response.json()["id"], json!(id));
-    let forbidden = app
-        .put(
-            &format!("/posts/{id}"),
-            json!({ "title": "bob's", "content": "c" }),
-            bob.token(),
-        )
-        .await;
+    let forbidden = send_put(&app, &bob, id, json!({ "title": "bob's", "content": "c" })).await;
     assert_eq!(
         forbidden.status,
         StatusCode::FORBIDDEN,
@@ -1004,23 +886,17 @@ async fn updating_someone_elses_post_is_403_and_changes_nothing(backend: Backend
     .await;
     let id = id_of(&post);
 
-    let response = app
-        .put(
-            &format!("/posts/{id}"),
-            json!({ "title": "bob's now", "content": "his", "published": true }),
-            bob.token(),
-        )
-        .await;
+    let response = send_put(
+        &app,
+        &bob,
+        id,
+        json!({ "title": "bob's now", "content": "his", "published": true }),
+    )
+    .await;
 
-    assert_eq!(
-        response.status,
+    response.assert_error(
         StatusCode::FORBIDDEN,
-        "{}",
-        response.text()
-    );
-    assert_eq!(
-        response.json(),
-        json!({ "detail": "Not authorized to perform requested action" })
+        json!("Not authorized to perform requested action"),
     );
     assert_eq!(
         get_post(&app, &alice, id).await,
@@ -1035,23 +911,17 @@ async fn updating_a_missing_post_is_404_does_not_exist(backend: Backend) {
     let post = app.create_post(&alice, "exists").await;
     let missing = id_of(&post) + 1000;
 
-    let response = app
-        .put(
-            &format!("/posts/{missing}"),
-            json!({ "title": "t", "content": "c" }),
-            alice.token(),
-        )
-        .await;
+    let response = send_put(
+        &app,
+        &alice,
+        missing,
+        json!({ "title": "t", "content": "c" }),
+    )
+    .await;
 
-    assert_eq!(
-        response.status,
+    response.assert_error(
         StatusCode::NOT_FOUND,
-        "{}",
-        response.text()
-    );
-    assert_eq!(
-        response.json(),
-        json!({ "detail": format!("post with id: {missing} does not exist") })
+        json!(format!("post with id: {missing} does not exist")),
     );
     assert_eq!(list(&app, &alice, "").await, vec![post], "nothing created");
 }
@@ -1144,7 +1014,7 @@ async fn updating_a_post_does_not_move_it_in_the_listing(backend: Backend) {
         )
         .await;
 
-    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.assert_status(StatusCode::OK);
     assert_eq!(
         listed_ids(&app, &alice, "").await,
         vec![ids[2], ids[1], ids[0]]
@@ -1187,7 +1057,7 @@ async fn limit_zero_gives_an_empty_list(backend: Backend) {
 
     let response = app.get("/posts?limit=0", alice.token()).await;
 
-    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.assert_status(StatusCode::OK);
     assert_eq!(response.json(), json!([]));
 }
 
@@ -1209,12 +1079,7 @@ async fn limit_101_is_422_at_query_limit(backend: Backend) {
 
     let response = app.get("/posts?limit=101", alice.token()).await;
 
-    assert_eq!(
-        response.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        response.text()
-    );
+    response.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         response.json(),
         json!({ "detail": [{
@@ -1241,20 +1106,11 @@ async fn a_negative_limit_or_skip_is_422(backend: Backend) {
     let skip = app.get("/posts?skip=-1", alice.token()).await;
     let limit = app.get("/posts?limit=-1", alice.token()).await;
 
-    assert_eq!(
-        skip.status,
+    skip.assert_error(StatusCode::UNPROCESSABLE_ENTITY, json!([too_small("skip")]));
+    limit.assert_error(
         StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        skip.text()
+        json!([too_small("limit")]),
     );
-    assert_eq!(skip.json(), json!({ "detail": [too_small("skip")] }));
-    assert_eq!(
-        limit.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        limit.text()
-    );
-    assert_eq!(limit.json(), json!({ "detail": [too_small("limit")] }));
 }
 
 async fn a_non_integer_limit_or_skip_is_422(backend: Backend) {
@@ -1295,12 +1151,7 @@ async fn a_bad_limit_and_a_bad_skip_are_reported_together(backend: Backend) {
 
     let response = app.get("/posts?limit=101&skip=-1", alice.token()).await;
 
-    assert_eq!(
-        response.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        response.text()
-    );
+    response.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     response.assert_validation_error(&["query", "limit"]);
     response.assert_validation_error(&["query", "skip"]);
     assert_eq!(response.detail().as_array().map(Vec::len), Some(2));
@@ -1317,7 +1168,7 @@ async fn skipping_past_the_end_gives_an_empty_list(backend: Backend) {
         .await;
 
     for response in [&at_end, &far_past] {
-        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+        response.assert_status(StatusCode::OK);
         assert_eq!(response.json(), json!([]));
     }
 }
@@ -1329,7 +1180,7 @@ async fn search_folds_case_the_same_way_on_both_sides(backend: Backend) {
 
     let listed = app.get("/posts?search=%C4%B0STANBUL", alice.token()).await;
 
-    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text());
+    listed.assert_status(StatusCode::OK);
     let titles: Vec<Value> = listed
         .json()
         .as_array()
@@ -1344,13 +1195,7 @@ async fn nul_characters_are_a_422_in_bodies_and_in_search(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.user("alice@example.com").await;
 
-    let created = app
-        .post(
-            "/posts",
-            json!({ "title": "a\u{0}b", "content": "c" }),
-            alice.token(),
-        )
-        .await;
+    let created = send_post(&app, &alice, json!({ "title": "a\u{0}b", "content": "c" })).await;
     let searched = app.get("/posts?search=%00", alice.token()).await;
 
     created.assert_validation_error(&["body", "title"]);
@@ -1550,7 +1395,7 @@ async fn forty_eight_posts_created_in_parallel_by_several_users_are_all_stored(b
     .await;
 
     for response in &responses {
-        assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+        response.assert_status(StatusCode::CREATED);
     }
     let posts = list(&app, &users[0], "limit=100").await;
     assert_eq!(posts.len(), 48);

@@ -1,14 +1,12 @@
 //! The JWT middleware in front of `/posts…` and `/vote…`, and the tokens
 //! `/login` issues: every refusal is the same 401 with a Bearer challenge.
 
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::StatusCode;
 use chrono::TimeDelta;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    Backend, Body, PASSWORD, TEST_SECRET, TestApp, Trial, backend_tests, plain_tests,
-};
+use crate::helpers::{Backend, PASSWORD, TEST_SECRET, TestApp, Trial, backend_tests, plain_tests};
 
 const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -95,7 +93,7 @@ fn in_an_hour(app: &TestApp) -> i64 {
 
 async fn assert_accepted(app: &TestApp, token: &str) {
     let response = app.get("/posts", Some(token)).await;
-    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.assert_status(StatusCode::OK);
     assert_eq!(response.json(), json!([]));
 }
 
@@ -115,7 +113,7 @@ async fn a_basic_authorization_header_is_a_401(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
     let response = app
-        .client_request(Method::GET, "/posts", &[("Authorization", "Basic xyz")])
+        .get_with_headers("/posts", &[("Authorization", "Basic xyz")])
         .await;
 
     response.assert_unauthorized();
@@ -126,7 +124,7 @@ async fn a_bearer_scheme_without_a_token_is_a_401(backend: Backend) {
 
     for value in ["Bearer", "Bearer ", "Bearer    "] {
         let response = app
-            .client_request(Method::GET, "/posts", &[("Authorization", value)])
+            .get_with_headers("/posts", &[("Authorization", value)])
             .await;
 
         response.assert_unauthorized();
@@ -146,14 +144,13 @@ async fn the_bearer_scheme_is_matched_regardless_of_case(backend: Backend) {
     let user = app.user("alice@example.com").await;
 
     let response = app
-        .client_request(
-            Method::GET,
+        .get_with_headers(
             "/posts",
             &[("Authorization", &format!("bearer {}", user.token))],
         )
         .await;
 
-    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.assert_status(StatusCode::OK);
 }
 
 async fn the_middleware_refuses_before_any_handler_runs(backend: Backend) {
@@ -164,14 +161,7 @@ async fn the_middleware_refuses_before_any_handler_runs(backend: Backend) {
     let bad_body = app.post("/posts", json!({ "nonsense": true }), None).await;
     let bad_vote = app.post("/vote", json!({ "dir": 7 }), None).await;
     let trailing = app.get("/posts/", None).await;
-    let vote_trailing = app
-        .request(
-            Method::POST,
-            "/vote/",
-            Some("garbage"),
-            Body::Json(json!({})),
-        )
-        .await;
+    let vote_trailing = app.post("/vote/", json!({}), Some("garbage")).await;
 
     missing_post.assert_unauthorized();
     bad_id.assert_unauthorized();
@@ -473,7 +463,7 @@ async fn a_one_minute_token_works_at_59_seconds_and_is_refused_at_61(backend: Ba
     app.advance_clock(TimeDelta::seconds(2));
     let at_61 = app.get("/posts", user.token()).await;
 
-    assert_eq!(at_59.status, StatusCode::OK, "{}", at_59.text());
+    at_59.assert_status(StatusCode::OK);
     at_61.assert_unauthorized();
 }
 
@@ -486,7 +476,7 @@ async fn a_default_token_works_at_29m59s_and_is_refused_at_30m01s(backend: Backe
     app.advance_clock(TimeDelta::seconds(2));
     let after = app.get("/posts", user.token()).await;
 
-    assert_eq!(before.status, StatusCode::OK, "{}", before.text());
+    before.assert_status(StatusCode::OK);
     after.assert_unauthorized();
 }
 
@@ -515,7 +505,7 @@ async fn a_token_expires_for_real_on_the_wall_clock(backend: Backend) {
     actix_web::rt::time::sleep(std::time::Duration::from_secs(3)).await;
     let later = app.get("/posts", user.token()).await;
 
-    assert_eq!(at_once.status, StatusCode::OK, "{}", at_once.text());
+    at_once.assert_status(StatusCode::OK);
     later.assert_unauthorized();
 }
 

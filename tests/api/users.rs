@@ -1,12 +1,12 @@
 //! `POST /users` (sign up) and `GET /users/{id}`: the User shape, email
 //! normalisation and uniqueness, the password's byte limits, validation.
 
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::StatusCode;
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Body, PASSWORD, TestApp, TestResponse, Trial, backend_tests};
+use crate::helpers::{Backend, PASSWORD, TestApp, TestResponse, Trial, backend_tests};
 
 /// Signs up without asserting anything about the answer.
 async fn try_sign_up(app: &TestApp, email: &str, password: &str) -> TestResponse {
@@ -58,7 +58,7 @@ async fn signing_up_answers_201_with_exactly_id_email_and_created_at(backend: Ba
 
     let response = try_sign_up(&app, "alice@example.com", PASSWORD).await;
 
-    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+    response.assert_status(StatusCode::CREATED);
     assert_user_shape(&response.json(), "alice@example.com");
 }
 
@@ -85,7 +85,7 @@ async fn the_email_is_stored_trimmed_and_lower_cased(backend: Backend) {
     let id = created.json()["id"].as_i64().expect("an id");
     let fetched = app.get(&format!("/users/{id}"), None).await;
 
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    created.assert_status(StatusCode::CREATED);
     assert_user_shape(&created.json(), "alice.smith@example.com");
     assert_eq!(fetched.json()["email"], "alice.smith@example.com");
 }
@@ -96,7 +96,7 @@ async fn a_taken_email_is_a_409(backend: Backend) {
 
     let response = try_sign_up(&app, "alice@example.com", "another password").await;
 
-    assert_eq!(response.status, StatusCode::CONFLICT, "{}", response.text());
+    response.assert_status(StatusCode::CONFLICT);
     assert!(response.detail().is_string(), "{}", response.text());
 }
 
@@ -207,7 +207,7 @@ async fn a_password_of_eight_bytes_is_accepted_and_works(backend: Backend) {
 
     let response = try_sign_up(&app, "alice@example.com", "12345678").await;
 
-    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+    response.assert_status(StatusCode::CREATED);
     app.log_in("alice@example.com", "12345678").await;
 }
 
@@ -218,7 +218,7 @@ async fn a_password_is_measured_in_bytes_so_four_two_byte_chars_are_enough(backe
 
     let response = try_sign_up(&app, "alice@example.com", &password).await;
 
-    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+    response.assert_status(StatusCode::CREATED);
     app.log_in("alice@example.com", &password).await;
 }
 
@@ -237,11 +237,10 @@ async fn a_password_of_72_bytes_is_accepted_and_logs_in_but_not_truncated(backen
         )
         .await;
 
-    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+    response.assert_status(StatusCode::CREATED);
     app.log_in("alice@example.com", &password).await;
     // 73 bytes starting with the right 72 is not the right password.
-    assert_eq!(longer.status, StatusCode::FORBIDDEN, "{}", longer.text());
-    assert_eq!(longer.json(), json!({ "detail": "Invalid Credentials" }));
+    longer.assert_error(StatusCode::FORBIDDEN, json!("Invalid Credentials"));
 }
 
 async fn a_password_of_36_two_byte_chars_is_72_bytes_and_accepted(backend: Backend) {
@@ -251,7 +250,7 @@ async fn a_password_of_36_two_byte_chars_is_72_bytes_and_accepted(backend: Backe
 
     let response = try_sign_up(&app, "alice@example.com", &password).await;
 
-    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+    response.assert_status(StatusCode::CREATED);
     app.log_in("alice@example.com", &password).await;
 }
 
@@ -352,12 +351,7 @@ async fn a_form_body_is_not_a_sign_up_and_is_a_422(backend: Backend) {
         )
         .await;
 
-    assert_eq!(
-        response.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        response.text()
-    );
+    response.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     response.assert_validation_error(&["body"]);
 }
 
@@ -365,15 +359,14 @@ async fn signing_up_at_users_with_a_trailing_slash_works_directly(backend: Backe
     let app = TestApp::spawn(backend).await;
 
     let response = app
-        .request(
-            Method::POST,
+        .post(
             "/users/",
+            json!({ "email": "alice@example.com", "password": PASSWORD }),
             None,
-            Body::Json(json!({ "email": "alice@example.com", "password": PASSWORD })),
         )
         .await;
 
-    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+    response.assert_status(StatusCode::CREATED);
     assert_user_shape(&response.json(), "alice@example.com");
 }
 
@@ -385,7 +378,7 @@ async fn getting_a_user_answers_200_with_the_same_user(backend: Backend) {
 
     let response = app.get(&format!("/users/{id}"), None).await;
 
-    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.assert_status(StatusCode::OK);
     assert_eq!(response.json(), created);
     assert_user_shape(&response.json(), "alice@example.com");
 }
@@ -395,14 +388,13 @@ async fn getting_a_user_needs_no_token(backend: Backend) {
     let created = app.sign_up("alice@example.com").await;
 
     let response = app
-        .client_request(
-            Method::GET,
+        .get_with_headers(
             &format!("/users/{}", created["id"]),
             &[("Authorization", "Bearer garbage")],
         )
         .await;
 
-    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.assert_status(StatusCode::OK);
     assert_eq!(response.json(), created);
 }
 
@@ -411,15 +403,9 @@ async fn an_id_beyond_the_32_bit_range_is_a_404_not_a_422(backend: Backend) {
 
     let response = app.get("/users/99999999999", None).await;
 
-    assert_eq!(
-        response.status,
+    response.assert_error(
         StatusCode::NOT_FOUND,
-        "{}",
-        response.text()
-    );
-    assert_eq!(
-        response.json(),
-        json!({ "detail": "User with id: 99999999999 does not exist" })
+        json!("User with id: 99999999999 does not exist"),
     );
 }
 
@@ -445,20 +431,13 @@ async fn an_unknown_user_id_is_a_404_naming_the_id(backend: Backend) {
     let response = app.get(&format!("/users/{missing}"), None).await;
     let zero = app.get("/users/0", None).await;
 
-    assert_eq!(
-        response.status,
+    response.assert_error(
         StatusCode::NOT_FOUND,
-        "{}",
-        response.text()
+        json!(format!("User with id: {missing} does not exist")),
     );
-    assert_eq!(
-        response.json(),
-        json!({ "detail": format!("User with id: {missing} does not exist") })
-    );
-    assert_eq!(zero.status, StatusCode::NOT_FOUND, "{}", zero.text());
-    assert_eq!(
-        zero.json(),
-        json!({ "detail": "User with id: 0 does not exist" })
+    zero.assert_error(
+        StatusCode::NOT_FOUND,
+        json!("User with id: 0 does not exist"),
     );
 }
 

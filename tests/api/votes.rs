@@ -1,13 +1,13 @@
 //! `POST /vote`: adding and removing a vote, the counts posts show, what a
 //! deleted post does to its votes, and racing voters.
 
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::StatusCode;
 use diesel::prelude::*;
 use futures_util::future::{join, join_all};
 use postapi::schema::votes;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Body, TestApp, TestResponse, TestUser, Trial, backend_tests};
+use crate::helpers::{Backend, TestApp, TestResponse, TestUser, Trial, backend_tests};
 
 const ADDED: &str = "successfully added vote";
 const DELETED: &str = "successfully deleted vote";
@@ -24,7 +24,7 @@ async fn vote(app: &TestApp, user: &TestUser, post_id: i64, dir: i64) -> TestRes
 
 #[track_caller]
 fn assert_message(response: &TestResponse, message: &str) {
-    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+    response.assert_status(StatusCode::CREATED);
     assert_eq!(response.json(), json!({ "message": message }));
 }
 
@@ -35,7 +35,7 @@ fn id_of(post: &Value) -> i64 {
 /// The post as `GET /posts/{id}` shows it; panics unless 200.
 async fn get_post(app: &TestApp, user: &TestUser, id: i64) -> Value {
     let response = app.get(&format!("/posts/{id}"), user.token()).await;
-    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.assert_status(StatusCode::OK);
     response.json()
 }
 
@@ -47,7 +47,7 @@ async fn votes_shown(app: &TestApp, user: &TestUser, id: i64) -> Value {
 /// `GET /posts?limit=100`; panics unless 200.
 async fn list_all(app: &TestApp, user: &TestUser) -> Vec<Value> {
     let response = app.get("/posts?limit=100", user.token()).await;
-    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.assert_status(StatusCode::OK);
     response.json().as_array().expect("a list").clone()
 }
 
@@ -112,10 +112,9 @@ async fn voting_twice_on_the_same_post_is_409_and_the_count_stays_one(backend: B
 
     let response = vote(&app, &bob, id, 1).await;
 
-    assert_eq!(response.status, StatusCode::CONFLICT, "{}", response.text());
-    assert_eq!(
-        response.json(),
-        json!({ "detail": format!("user {} has already voted on post {id}", bob.id) })
+    response.assert_error(
+        StatusCode::CONFLICT,
+        json!(format!("user {} has already voted on post {id}", bob.id)),
     );
     assert_eq!(votes_shown(&app, &alice, id).await, json!(1));
     assert_eq!(votes_listed(&app, &alice, id).await, json!(1));
@@ -152,13 +151,7 @@ async fn removing_a_vote_that_was_never_cast_is_404_vote_does_not_exist(backend:
 
     let response = vote(&app, &bob, id, 0).await;
 
-    assert_eq!(
-        response.status,
-        StatusCode::NOT_FOUND,
-        "{}",
-        response.text()
-    );
-    assert_eq!(response.json(), json!({ "detail": "Vote does not exist" }));
+    response.assert_error(StatusCode::NOT_FOUND, json!("Vote does not exist"));
     assert_eq!(
         votes_shown(&app, &alice, id).await,
         json!(1),
@@ -175,13 +168,7 @@ async fn removing_a_vote_twice_is_404_the_second_time(backend: Backend) {
 
     let response = vote(&app, &alice, id, 0).await;
 
-    assert_eq!(
-        response.status,
-        StatusCode::NOT_FOUND,
-        "{}",
-        response.text()
-    );
-    assert_eq!(response.json(), json!({ "detail": "Vote does not exist" }));
+    response.assert_error(StatusCode::NOT_FOUND, json!("Vote does not exist"));
 }
 
 async fn voting_on_a_missing_post_is_404_post_does_not_exist(backend: Backend) {
@@ -194,15 +181,9 @@ async fn voting_on_a_missing_post_is_404_post_does_not_exist(backend: Backend) {
     let remove = vote(&app, &alice, missing, 0).await;
 
     for response in [&add, &remove] {
-        assert_eq!(
-            response.status,
+        response.assert_error(
             StatusCode::NOT_FOUND,
-            "{}",
-            response.text()
-        );
-        assert_eq!(
-            response.json(),
-            json!({ "detail": format!("Post with id: {missing} does not exist") })
+            json!(format!("Post with id: {missing} does not exist")),
         );
     }
     assert_eq!(stored_votes(&app), 0);
@@ -303,11 +284,11 @@ async fn a_malformed_or_non_object_vote_body_is_422_at_the_body(backend: Backend
     let alice = app.user("alice@example.com").await;
 
     let malformed = app
-        .request(
-            Method::POST,
+        .post_raw(
             "/vote",
             alice.token(),
-            Body::raw("application/json", "{\"post_id\": 1,"),
+            "application/json",
+            "{\"post_id\": 1,",
         )
         .await;
     let a_list = app.post("/vote", json!([1, 1]), alice.token()).await;
@@ -361,20 +342,10 @@ async fn vote_with_a_trailing_slash_works_without_a_redirect(backend: Backend) {
     let id = id_of(&app.create_post(&alice, "slash").await);
 
     let added = app
-        .request(
-            Method::POST,
-            "/vote/",
-            alice.token(),
-            Body::Json(json!({ "post_id": id, "dir": 1 })),
-        )
+        .post("/vote/", json!({ "post_id": id, "dir": 1 }), alice.token())
         .await;
     let deleted = app
-        .request(
-            Method::POST,
-            "/vote/",
-            alice.token(),
-            Body::Json(json!({ "post_id": id, "dir": 0 })),
-        )
+        .post("/vote/", json!({ "post_id": id, "dir": 0 }), alice.token())
         .await;
 
     assert_eq!(added.header("location"), None);
@@ -392,13 +363,7 @@ async fn other_methods_on_vote_are_405_once_authenticated(backend: Backend) {
     let delete = app.delete("/vote", alice.token()).await;
 
     for response in [&get, &delete] {
-        assert_eq!(
-            response.status,
-            StatusCode::METHOD_NOT_ALLOWED,
-            "{}",
-            response.text()
-        );
-        assert_eq!(response.json(), json!({ "detail": "Method Not Allowed" }));
+        response.assert_error(StatusCode::METHOD_NOT_ALLOWED, json!("Method Not Allowed"));
     }
 }
 
@@ -477,12 +442,7 @@ async fn deleting_a_post_deletes_its_votes(backend: Backend) {
 
     let response = app.delete(&format!("/posts/{doomed}"), alice.token()).await;
 
-    assert_eq!(
-        response.status,
-        StatusCode::NO_CONTENT,
-        "{}",
-        response.text()
-    );
+    response.assert_status(StatusCode::NO_CONTENT);
     assert_eq!(
         stored_votes(&app),
         1,
@@ -490,26 +450,14 @@ async fn deleting_a_post_deletes_its_votes(backend: Backend) {
     );
     assert_eq!(votes_shown(&app, &alice, kept).await, json!(1));
     let on_deleted = vote(&app, &bob, doomed, 1).await;
-    assert_eq!(
-        on_deleted.status,
+    on_deleted.assert_error(
         StatusCode::NOT_FOUND,
-        "{}",
-        on_deleted.text()
-    );
-    assert_eq!(
-        on_deleted.json(),
-        json!({ "detail": format!("Post with id: {doomed} does not exist") })
+        json!(format!("Post with id: {doomed} does not exist")),
     );
     let unvote_deleted = vote(&app, &bob, doomed, 0).await;
-    assert_eq!(
-        unvote_deleted.status,
+    unvote_deleted.assert_error(
         StatusCode::NOT_FOUND,
-        "{}",
-        unvote_deleted.text()
-    );
-    assert_eq!(
-        unvote_deleted.json(),
-        json!({ "detail": format!("Post with id: {doomed} does not exist") })
+        json!(format!("Post with id: {doomed} does not exist")),
     );
     let recreated = id_of(&app.create_post(&alice, "doomed").await);
     assert_ne!(recreated, doomed, "ids are not reused");
@@ -631,7 +579,7 @@ async fn votes_racing_a_deletion_of_their_post_are_201_or_404_and_leave_no_votes
     )
     .await;
 
-    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text());
+    deleted.assert_status(StatusCode::NO_CONTENT);
     for response in &votes {
         match response.status {
             StatusCode::CREATED => assert_eq!(response.json(), json!({ "message": ADDED })),
