@@ -514,6 +514,18 @@ impl TestResponse {
         assert_eq!(self.json(), json!({ "detail": detail }));
     }
 
+    /// [`Self::assert_error`] for the answer to `what`, named in a failure.
+    #[track_caller]
+    pub fn assert_error_for(
+        &self,
+        what: impl std::fmt::Display,
+        status: StatusCode,
+        detail: Value,
+    ) {
+        self.assert_status_for(&what, status);
+        assert_eq!(self.json(), json!({ "detail": detail }), "{what}");
+    }
+
     /// The `detail` of an error body.
     pub fn detail(&self) -> Value {
         self.json()["detail"].clone()

@@ -109,7 +109,7 @@ async fn assert_each_unauthorized_and_nothing_changed(
     responses: &[(&str, TestResponse)],
 ) {
     for (route, response) in responses {
-        response.assert_status_for(route, StatusCode::UNAUTHORIZED);
+        response.assert_status_for(&route, StatusCode::UNAUTHORIZED);
         response.assert_unauthorized();
     }
     assert_eq!(
@@ -135,12 +135,7 @@ fn id_of(post: &Value) -> i64 {
 /// `GET /posts?{query}`; panics unless the answer is 200 with a list.
 async fn list(app: &TestApp, user: &TestUser, query: &str) -> Vec<Value> {
     let response = app.get(&format!("/posts?{query}"), user.token()).await;
-    assert_eq!(
-        response.status,
-        StatusCode::OK,
-        "GET /posts?{query}: {}",
-        response.text()
-    );
+    response.assert_status_for(format!("GET /posts?{query}"), StatusCode::OK);
     response.json().as_array().expect("a list of posts").clone()
 }
 
@@ -294,19 +289,9 @@ async fn a_non_integer_post_id_is_422_at_path_id_on_every_method(backend: Backen
     ];
 
     for (method, response) in &responses {
-        assert_eq!(
-            response.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{method}: {}",
-            response.text()
-        );
-        assert_eq!(
-            response.json(),
-            json!({ "detail": [
+        response.assert_error_for(&method, StatusCode::UNPROCESSABLE_ENTITY, json!([
                 { "loc": ["path", "id"], "msg": "value is not a valid integer", "type": "type_error.integer" }
-            ] }),
-            "{method}"
-        );
+            ]));
     }
 }
 
@@ -452,19 +437,9 @@ async fn a_blank_title_is_422_and_nothing_is_stored(backend: Backend) {
     for blank in [" ", "   ", "\t", "\n \r\n", "\u{3000}"] {
         let response = send_post(&app, &alice, json!({ "title": blank, "content": "c" })).await;
 
-        assert_eq!(
-            response.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{blank:?}: {}",
-            response.text()
-        );
-        assert_eq!(
-            response.json(),
-            json!({ "detail": [
+        response.assert_error_for(format!("{blank:?}"), StatusCode::UNPROCESSABLE_ENTITY, json!([
                 { "loc": ["body", "title"], "msg": "title must not be blank", "type": "value_error.blank" }
-            ] }),
-            "{blank:?}"
-        );
+            ]));
     }
     assert_eq!(list(&app, &alice, "").await, Vec::<Value>::new());
 }
@@ -584,13 +559,7 @@ async fn fields_of_the_wrong_type_are_422_at_each_field(backend: Backend) {
     for (body, errors) in cases {
         let response = send_post(&app, &alice, body.clone()).await;
 
-        assert_eq!(
-            response.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{body}: {}",
-            response.text()
-        );
-        assert_eq!(response.json(), json!({ "detail": errors }), "{body}");
+        response.assert_error_for(&body, StatusCode::UNPROCESSABLE_ENTITY, errors);
     }
     assert_eq!(list(&app, &alice, "").await, Vec::<Value>::new());
 }
@@ -612,13 +581,7 @@ async fn missing_fields_are_422_each_reported_as_field_required(backend: Backend
     for (body, errors) in cases {
         let response = send_post(&app, &alice, body.clone()).await;
 
-        assert_eq!(
-            response.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{body}: {}",
-            response.text()
-        );
-        assert_eq!(response.json(), json!({ "detail": errors }), "{body}");
+        response.assert_error_for(&body, StatusCode::UNPROCESSABLE_ENTITY, errors);
     }
     assert_eq!(list(&app, &alice, "").await, Vec::<Value>::new());
 }
@@ -860,18 +823,16 @@ async fn updating_cannot_change_the_owner_or_the_id(backend: Backend) {
     let post = app.create_post(&alice, "mine").await;
     let id = id_of(&post);
 
-    let response = send_put(&app, &alice, id, json!({ "title": "still mine", "content": "c", "owner_id": bob.id, "id": id + 1, "votes": 7 })).await;
+    let sneaky = json!({
+        "title": "still mine", "content": "c", "owner_id": bob.id, "id": id + 1, "votes": 7,
+    });
+    let response = send_put(&app, &alice, id, sneaky).await;
 
     response.assert_status(StatusCode::OK);
     assert_post(&response.json(), "still mine", "c", true, &alice_shown, 0);
     assert_eq!(response.json()["id"], json!(id));
     let forbidden = send_put(&app, &bob, id, json!({ "title": "bob's", "content": "c" })).await;
-    assert_eq!(
-        forbidden.status,
-        StatusCode::FORBIDDEN,
-        "bob still may not: {}",
-        forbidden.text()
-    );
+    forbidden.assert_status_for("bob still may not", StatusCode::FORBIDDEN);
 }
 
 async fn updating_someone_elses_post_is_403_and_changes_nothing(backend: Backend) {
@@ -1135,13 +1096,7 @@ async fn a_non_integer_limit_or_skip_is_422(backend: Backend) {
     for (query, errors) in cases {
         let response = app.get(&format!("/posts?{query}"), alice.token()).await;
 
-        assert_eq!(
-            response.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{query}: {}",
-            response.text()
-        );
-        assert_eq!(response.json(), json!({ "detail": errors }), "{query}");
+        response.assert_error_for(&query, StatusCode::UNPROCESSABLE_ENTITY, errors);
     }
 }
 

@@ -111,12 +111,7 @@ async fn an_email_differing_only_in_case_or_spaces_is_taken_too(backend: Backend
     ] {
         let response = try_sign_up(&app, variant, "another password").await;
 
-        assert_eq!(
-            response.status,
-            StatusCode::CONFLICT,
-            "{variant}: {}",
-            response.text()
-        );
+        response.assert_status_for(&variant, StatusCode::CONFLICT);
         assert!(response.detail().is_string(), "{}", response.text());
     }
     // The first account keeps its password.
@@ -177,12 +172,7 @@ async fn invalid_emails_are_a_422_at_the_email(backend: Backend) {
     ] {
         let response = try_sign_up(&app, email, PASSWORD).await;
 
-        assert_eq!(
-            response.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{email:?}: {}",
-            response.text()
-        );
+        response.assert_status_for(format!("{email:?}"), StatusCode::UNPROCESSABLE_ENTITY);
         response.assert_validation_error(&["body", "email"]);
     }
 }
@@ -331,12 +321,7 @@ async fn fields_of_the_wrong_type_are_a_422(backend: Backend) {
     ] {
         let response = app.post("/users", body.clone(), None).await;
 
-        assert_eq!(
-            response.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{body}: {}",
-            response.text()
-        );
+        response.assert_status_for(&body, StatusCode::UNPROCESSABLE_ENTITY);
         response.assert_validation_error(&["body", loc]);
     }
 }
@@ -447,12 +432,7 @@ async fn a_non_integer_user_id_is_a_422_at_the_path(backend: Backend) {
     for path in ["/users/abc", "/users/1.5", "/users/1abc"] {
         let response = app.get(path, None).await;
 
-        assert_eq!(
-            response.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{path}: {}",
-            response.text()
-        );
+        response.assert_status_for(&path, StatusCode::UNPROCESSABLE_ENTITY);
         response.assert_validation_error(&["path", "id"]);
     }
 }

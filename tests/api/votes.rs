@@ -229,13 +229,11 @@ async fn a_dir_other_than_0_or_1_is_422_at_body_dir(backend: Backend) {
             .post("/vote", json!({ "post_id": id, "dir": dir }), alice.token())
             .await;
 
-        assert_eq!(
-            response.status,
+        response.assert_error_for(
+            format!("dir {dir}"),
             StatusCode::UNPROCESSABLE_ENTITY,
-            "dir {dir}: {}",
-            response.text()
+            json!([error]),
         );
-        assert_eq!(response.json(), json!({ "detail": [error] }), "dir {dir}");
     }
     assert_eq!(stored_votes(&app), 0);
     assert_eq!(votes_shown(&app, &alice, id).await, json!(0));
@@ -268,13 +266,7 @@ async fn missing_or_non_integer_vote_fields_are_422(backend: Backend) {
     for (body, errors) in cases {
         let response = app.post("/vote", body.clone(), alice.token()).await;
 
-        assert_eq!(
-            response.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{body}: {}",
-            response.text()
-        );
-        assert_eq!(response.json(), json!({ "detail": errors }), "{body}");
+        response.assert_error_for(&body, StatusCode::UNPROCESSABLE_ENTITY, errors);
     }
     assert_eq!(stored_votes(&app), 0);
 }
@@ -324,12 +316,7 @@ async fn voting_without_a_valid_token_is_401_and_records_nothing(backend: Backen
     ];
 
     for (case, response) in &responses {
-        assert_eq!(
-            response.status,
-            StatusCode::UNAUTHORIZED,
-            "{case}: {}",
-            response.text()
-        );
+        response.assert_status_for(&case, StatusCode::UNAUTHORIZED);
         response.assert_unauthorized();
     }
     assert_eq!(stored_votes(&app), 0);
@@ -421,12 +408,7 @@ async fn removing_your_vote_leaves_other_users_votes(backend: Backend) {
     assert_eq!(votes_shown(&app, &alice, id).await, json!(1));
     assert_eq!(votes_shown(&app, &alice, other).await, json!(1));
     let again = vote(&app, &alice, id, 1).await;
-    assert_eq!(
-        again.status,
-        StatusCode::CONFLICT,
-        "alice's vote is still there: {}",
-        again.text()
-    );
+    again.assert_status_for("alice's vote is still there", StatusCode::CONFLICT);
 }
 
 async fn deleting_a_post_deletes_its_votes(backend: Backend) {
