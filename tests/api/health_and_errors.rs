@@ -78,9 +78,7 @@ async fn a_body_over_one_mebibyte_is_a_413_and_the_server_keeps_serving(backend:
 async fn malformed_json_is_a_422_at_the_body(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
-    let response = app
-        .post_raw("/users", None, "application/json", "{not json")
-        .await;
+    let response = app.post_json_text("/users", None, "{not json").await;
 
     response.assert_validation_error(&["body"]);
     assert_eq!(response.detail()[0]["type"], "value_error.jsondecode");

@@ -353,6 +353,16 @@ impl TestApp {
             .await
     }
 
+    /// A `POST` of `text` labelled JSON, for bodies `json!` cannot make.
+    pub async fn post_json_text(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        text: &str,
+    ) -> TestResponse {
+        self.post_raw(path, token, "application/json", text).await
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> TestResponse {
         self.request(Method::GET, path, token, Body::None).await
     }

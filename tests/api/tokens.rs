@@ -143,11 +143,9 @@ async fn the_bearer_scheme_is_matched_regardless_of_case(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let user = app.user("alice@example.com").await;
 
+    let lowercase = format!("bearer {}", user.token);
     let response = app
-        .get_with_headers(
-            "/posts",
-            &[("Authorization", &format!("bearer {}", user.token))],
-        )
+        .get_with_headers("/posts", &[("Authorization", &lowercase)])
         .await;
 
     response.assert_status(StatusCode::OK);

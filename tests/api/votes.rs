@@ -276,12 +276,7 @@ async fn a_malformed_or_non_object_vote_body_is_422_at_the_body(backend: Backend
     let alice = app.user("alice@example.com").await;
 
     let malformed = app
-        .post_raw(
-            "/vote",
-            alice.token(),
-            "application/json",
-            "{\"post_id\": 1,",
-        )
+        .post_json_text("/vote", alice.token(), "{\"post_id\": 1,")
         .await;
     let a_list = app.post("/vote", json!([1, 1]), alice.token()).await;
 
