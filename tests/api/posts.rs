@@ -139,6 +139,30 @@ fn too_long(field: &str, limit: usize) -> Value {
     })
 }
 
+/// A `PostIn` body that names all three fields.
+fn post_body(title: &str, content: &str, published: bool) -> Value {
+    json!({ "title": title, "content": content, "published": published })
+}
+
+/// Asserts the 403 someone other than the owner gets, and that `post` is
+/// stored as it was.
+async fn assert_refused_as_not_the_owner(
+    app: &TestApp,
+    owner: &TestUser,
+    response: &TestResponse,
+    post: &Value,
+) {
+    response.assert_error(
+        StatusCode::FORBIDDEN,
+        json!("Not authorized to perform requested action"),
+    );
+    assert_eq!(
+        &get_post(app, owner, id_of(post)).await,
+        post,
+        "the post is unchanged"
+    );
+}
+
 /// Creates posts with these titles, oldest first; returns their ids.
 async fn create_titles(app: &TestApp, user: &TestUser, titles: &[&str]) -> Vec<i64> {
     let mut ids = Vec::new();
@@ -188,18 +212,8 @@ async fn listing_four_posts_of_two_users_shows_each_in_the_flat_post_shape(backe
     let alice_shown = public_user(&app, &alice).await;
     let bob_shown = public_user(&app, &bob).await;
     create(&app, &alice, json!({ "title": "first", "content": "one" })).await;
-    create(
-        &app,
-        &bob,
-        json!({ "title": "second", "content": "two", "published": true }),
-    )
-    .await;
-    create(
-        &app,
-        &alice,
-        json!({ "title": "third", "content": "three", "published": false }),
-    )
-    .await;
+    create(&app, &bob, post_body("second", "two", true)).await;
+    create(&app, &alice, post_body("third", "three", false)).await;
     create(&app, &bob, json!({ "title": "fourth", "content": "four" })).await;
 
     let response = app.get("/posts", bob.token()).await;
@@ -259,12 +273,7 @@ async fn getting_a_post_returns_it_in_the_flat_post_shape_to_any_user(backend: B
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
     let alice_shown = public_user(&app, &alice).await;
-    let created = create(
-        &app,
-        &alice,
-        json!({ "title": "mine", "content": "words", "published": false }),
-    )
-    .await;
+    let created = create(&app, &alice, post_body("mine", "words", false)).await;
 
     let response = app
         .get(&format!("/posts/{}", id_of(&created)), bob.token())
@@ -320,12 +329,7 @@ async fn creating_a_published_post_is_201_with_the_post(backend: Backend) {
     let alice = app.user("alice@example.com").await;
     let alice_shown = public_user(&app, &alice).await;
 
-    let created = create(
-        &app,
-        &alice,
-        json!({ "title": "top beaches", "content": "in florida", "published": true }),
-    )
-    .await;
+    let created = create(&app, &alice, post_body("top beaches", "in florida", true)).await;
     assert_post(&created, "top beaches", "in florida", true, &alice_shown, 0);
     assert_eq!(
         get_post(&app, &alice, id_of(&created)).await,
@@ -339,12 +343,7 @@ async fn creating_an_unpublished_post_keeps_published_false(backend: Backend) {
     let alice = app.user("alice@example.com").await;
     let alice_shown = public_user(&app, &alice).await;
 
-    let created = create(
-        &app,
-        &alice,
-        json!({ "title": "draft", "content": "not yet", "published": false }),
-    )
-    .await;
+    let created = create(&app, &alice, post_body("draft", "not yet", false)).await;
     assert_post(&created, "draft", "not yet", false, &alice_shown, 0);
     assert_eq!(
         get_post(&app, &alice, id_of(&created)).await["published"],
@@ -718,15 +717,7 @@ async fn deleting_someone_elses_post_is_403_and_changes_nothing(backend: Backend
 
     let response = app.delete(&format!("/posts/{id}"), bob.token()).await;
 
-    response.assert_error(
-        StatusCode::FORBIDDEN,
-        json!("Not authorized to perform requested action"),
-    );
-    assert_eq!(
-        get_post(&app, &alice, id).await,
-        post,
-        "the post is unchanged"
-    );
+    assert_refused_as_not_the_owner(&app, &alice, &response, &post).await;
     assert_eq!(list(&app, &bob, "").await, vec![post]);
 }
 
@@ -753,21 +744,10 @@ async fn updating_your_own_post_replaces_it_and_keeps_its_id_owner_and_created_a
     let app = TestApp::spawn(backend).await;
     let alice = app.user("alice@example.com").await;
     let alice_shown = public_user(&app, &alice).await;
-    let post = create(
-        &app,
-        &alice,
-        json!({ "title": "old", "content": "old words", "published": true }),
-    )
-    .await;
+    let post = create(&app, &alice, post_body("old", "old words", true)).await;
     let id = id_of(&post);
 
-    let response = send_put(
-        &app,
-        &alice,
-        id,
-        json!({ "title": "new", "content": "new words", "published": false }),
-    )
-    .await;
+    let response = send_put(&app, &alice, id, post_body("new", "new words", false)).await;
 
     response.assert_status(StatusCode::OK);
     let updated = response.json();
@@ -790,12 +770,7 @@ async fn updating_without_published_sets_it_back_to_true(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.user("alice@example.com").await;
     let alice_shown = public_user(&app, &alice).await;
-    let post = create(
-        &app,
-        &alice,
-        json!({ "title": "draft", "content": "c", "published": false }),
-    )
-    .await;
+    let post = create(&app, &alice, post_body("draft", "c", false)).await;
     let id = id_of(&post);
 
     let response = send_put(
@@ -835,31 +810,12 @@ async fn updating_someone_elses_post_is_403_and_changes_nothing(backend: Backend
     let app = TestApp::spawn(backend).await;
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
-    let post = create(
-        &app,
-        &alice,
-        json!({ "title": "alice's", "content": "hers", "published": false }),
-    )
-    .await;
+    let post = create(&app, &alice, post_body("alice's", "hers", false)).await;
     let id = id_of(&post);
 
-    let response = send_put(
-        &app,
-        &bob,
-        id,
-        json!({ "title": "bob's now", "content": "his", "published": true }),
-    )
-    .await;
+    let response = send_put(&app, &bob, id, post_body("bob's now", "his", true)).await;
 
-    response.assert_error(
-        StatusCode::FORBIDDEN,
-        json!("Not authorized to perform requested action"),
-    );
-    assert_eq!(
-        get_post(&app, &alice, id).await,
-        post,
-        "the post is unchanged"
-    );
+    assert_refused_as_not_the_owner(&app, &alice, &response, &post).await;
 }
 
 async fn updating_a_missing_post_is_404_does_not_exist(backend: Backend) {
