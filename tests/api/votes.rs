@@ -74,6 +74,22 @@ fn statuses(responses: &[TestResponse]) -> Vec<StatusCode> {
     responses.iter().map(|response| response.status).collect()
 }
 
+/// Asserts that `expected` of the `codes` are `status`.
+#[track_caller]
+fn assert_how_many(codes: &[StatusCode], status: StatusCode, expected: usize) {
+    let count = codes.iter().filter(|code| **code == status).count();
+    assert_eq!(count, expected, "{status}: {codes:?}");
+}
+
+/// `count` signed-up, logged-in users, voter0@example.com onwards.
+async fn voters(app: &TestApp, count: usize) -> Vec<TestUser> {
+    let mut voters = Vec::new();
+    for n in 0..count {
+        voters.push(app.user(&format!("voter{n}@example.com")).await);
+    }
+    voters
+}
+
 async fn voting_on_a_post_is_201_and_the_post_shows_one_vote_in_get_and_list(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.user("alice@example.com").await;
@@ -455,22 +471,8 @@ async fn sixteen_racing_identical_votes_give_one_201_and_fifteen_409s(backend: B
         !codes.contains(&StatusCode::INTERNAL_SERVER_ERROR),
         "no 500: {codes:?}"
     );
-    assert_eq!(
-        codes
-            .iter()
-            .filter(|code| **code == StatusCode::CREATED)
-            .count(),
-        1,
-        "{codes:?}"
-    );
-    assert_eq!(
-        codes
-            .iter()
-            .filter(|code| **code == StatusCode::CONFLICT)
-            .count(),
-        15,
-        "{codes:?}"
-    );
+    assert_how_many(&codes, StatusCode::CREATED, 1);
+    assert_how_many(&codes, StatusCode::CONFLICT, 15);
     for response in &responses {
         if response.status == StatusCode::CREATED {
             assert_eq!(response.json(), json!({ "message": ADDED }));
@@ -495,22 +497,8 @@ async fn sixteen_racing_removals_of_one_vote_give_one_201_and_fifteen_404s(backe
     let responses = join_all((0..16).map(|_| vote(&app, &bob, id, 0))).await;
 
     let codes = statuses(&responses);
-    assert_eq!(
-        codes
-            .iter()
-            .filter(|code| **code == StatusCode::CREATED)
-            .count(),
-        1,
-        "{codes:?}"
-    );
-    assert_eq!(
-        codes
-            .iter()
-            .filter(|code| **code == StatusCode::NOT_FOUND)
-            .count(),
-        15,
-        "{codes:?}"
-    );
+    assert_how_many(&codes, StatusCode::CREATED, 1);
+    assert_how_many(&codes, StatusCode::NOT_FOUND, 15);
     for response in responses
         .iter()
         .filter(|response| response.status == StatusCode::NOT_FOUND)
@@ -524,10 +512,7 @@ async fn sixteen_racing_removals_of_one_vote_give_one_201_and_fifteen_404s(backe
 async fn racing_votes_of_different_users_are_all_counted(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.user("alice@example.com").await;
-    let mut voters = Vec::new();
-    for n in 0..8 {
-        voters.push(app.user(&format!("voter{n}@example.com")).await);
-    }
+    let voters = voters(&app, 8).await;
     let id = id_of(&app.create_post(&alice, "popular").await);
 
     let responses = join_all(voters.iter().map(|voter| vote(&app, voter, id, 1))).await;
@@ -543,10 +528,7 @@ async fn racing_votes_of_different_users_are_all_counted(backend: Backend) {
 async fn votes_racing_a_deletion_of_their_post_are_201_or_404_and_leave_no_votes(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.user("alice@example.com").await;
-    let mut voters = Vec::new();
-    for n in 0..6 {
-        voters.push(app.user(&format!("voter{n}@example.com")).await);
-    }
+    let voters = voters(&app, 6).await;
     let id = id_of(&app.create_post(&alice, "short-lived").await);
     let path = format!("/posts/{id}");
 
