@@ -25,6 +25,11 @@ pub const PASSWORD: &str = "correct horse battery";
 
 pub use libtest_mimic::Trial;
 
+/// The 422 item for a body field left out, as FastAPI words it.
+pub fn field_required(field: &str) -> Value {
+    json!({ "loc": ["body", field], "msg": "field required", "type": "value_error.missing" })
+}
+
 /// The trials for async tests that take a [`Backend`]: `module::name::on_sqlite`
 /// and `module::name::on_postgres`, the latter ignored without `TEST_POSTGRES_URL`.
 macro_rules! backend_tests {
