@@ -6,7 +6,9 @@ use chrono::TimeDelta;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, TEST_SECRET, TestApp, Trial, backend_tests, plain_tests};
+use crate::helpers::{
+    Backend, PASSWORD, TEST_SECRET, TestApp, TestUser, Trial, backend_tests, plain_tests,
+};
 
 const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -99,6 +101,18 @@ async fn assert_accepted(app: &TestApp, token: &str) {
 
 async fn assert_refused(app: &TestApp, token: &str) {
     app.get("/posts", Some(token)).await.assert_unauthorized();
+}
+
+/// Moves the clock on by `last_good` and asserts `user`'s token still opens
+/// `GET /posts`, then on by two seconds more and asserts it is refused.
+async fn assert_works_until_then_refused(app: &TestApp, user: &TestUser, last_good: TimeDelta) {
+    app.advance_clock(last_good);
+    let before = app.get("/posts", user.token()).await;
+    app.advance_clock(TimeDelta::seconds(2));
+    let after = app.get("/posts", user.token()).await;
+
+    before.assert_status(StatusCode::OK);
+    after.assert_unauthorized();
 }
 
 async fn a_request_without_an_authorization_header_is_a_401(backend: Backend) {
@@ -456,26 +470,15 @@ async fn a_one_minute_token_works_at_59_seconds_and_is_refused_at_61(backend: Ba
     .await;
     let user = app.user("alice@example.com").await;
 
-    app.advance_clock(TimeDelta::seconds(59));
-    let at_59 = app.get("/posts", user.token()).await;
-    app.advance_clock(TimeDelta::seconds(2));
-    let at_61 = app.get("/posts", user.token()).await;
-
-    at_59.assert_status(StatusCode::OK);
-    at_61.assert_unauthorized();
+    assert_works_until_then_refused(&app, &user, TimeDelta::seconds(59)).await;
 }
 
 async fn a_default_token_works_at_29m59s_and_is_refused_at_30m01s(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let user = app.user("alice@example.com").await;
 
-    app.advance_clock(TimeDelta::minutes(29) + TimeDelta::seconds(59));
-    let before = app.get("/posts", user.token()).await;
-    app.advance_clock(TimeDelta::seconds(2));
-    let after = app.get("/posts", user.token()).await;
-
-    before.assert_status(StatusCode::OK);
-    after.assert_unauthorized();
+    assert_works_until_then_refused(&app, &user, TimeDelta::minutes(29) + TimeDelta::seconds(59))
+        .await;
 }
 
 async fn a_new_login_after_expiry_gives_a_working_token(backend: Backend) {
