@@ -55,6 +55,14 @@ fn assert_one_created_rest_conflict(responses: &[TestResponse]) {
     assert_eq!(created, 1, "exactly one sign-up wins");
 }
 
+/// Asserts alice may sign up with `password` (201) and then log in with it.
+async fn assert_signs_up_and_logs_in_with(app: &TestApp, password: &str) {
+    let response = try_sign_up(app, "alice@example.com", password).await;
+
+    response.assert_status(StatusCode::CREATED);
+    app.log_in("alice@example.com", password).await;
+}
+
 async fn signing_up_answers_201_with_exactly_id_email_and_created_at(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
@@ -197,10 +205,7 @@ async fn a_password_of_seven_bytes_is_a_422_at_the_password(backend: Backend) {
 async fn a_password_of_eight_bytes_is_accepted_and_works(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
-    let response = try_sign_up(&app, "alice@example.com", "12345678").await;
-
-    response.assert_status(StatusCode::CREATED);
-    app.log_in("alice@example.com", "12345678").await;
+    assert_signs_up_and_logs_in_with(&app, "12345678").await;
 }
 
 async fn a_password_is_measured_in_bytes_so_four_two_byte_chars_are_enough(backend: Backend) {
@@ -208,10 +213,7 @@ async fn a_password_is_measured_in_bytes_so_four_two_byte_chars_are_enough(backe
     let password = "é".repeat(4);
     assert_eq!(password.len(), 8);
 
-    let response = try_sign_up(&app, "alice@example.com", &password).await;
-
-    response.assert_status(StatusCode::CREATED);
-    app.log_in("alice@example.com", &password).await;
+    assert_signs_up_and_logs_in_with(&app, &password).await;
 }
 
 async fn a_password_of_72_bytes_is_accepted_and_logs_in_but_not_truncated(backend: Backend) {
@@ -240,10 +242,7 @@ async fn a_password_of_36_two_byte_chars_is_72_bytes_and_accepted(backend: Backe
     let password = "é".repeat(36);
     assert_eq!(password.len(), 72);
 
-    let response = try_sign_up(&app, "alice@example.com", &password).await;
-
-    response.assert_status(StatusCode::CREATED);
-    app.log_in("alice@example.com", &password).await;
+    assert_signs_up_and_logs_in_with(&app, &password).await;
 }
 
 async fn a_password_of_73_bytes_is_a_422_never_truncated(backend: Backend) {
