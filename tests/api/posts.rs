@@ -111,7 +111,7 @@ async fn assert_each_unauthorized_and_nothing_changed(
     responses: &[(&str, TestResponse)],
 ) {
     for (route, response) in responses {
-        response.assert_status_for(&route, StatusCode::UNAUTHORIZED);
+        response.assert_status_for(route, StatusCode::UNAUTHORIZED);
         response.assert_unauthorized();
     }
     assert_eq!(
@@ -320,7 +320,7 @@ async fn a_non_integer_post_id_is_422_at_path_id_on_every_method(backend: Backen
     ];
 
     for (method, response) in &responses {
-        response.assert_error_for(&method, StatusCode::UNPROCESSABLE_ENTITY, json!([
+        response.assert_error_for(method, StatusCode::UNPROCESSABLE_ENTITY, json!([
                 { "loc": ["path", "id"], "msg": "value is not a valid integer", "type": "type_error.integer" }
             ]));
     }
@@ -1052,7 +1052,7 @@ async fn a_non_integer_limit_or_skip_is_422(backend: Backend) {
     for (query, errors) in cases {
         let response = app.get(&format!("/posts?{query}"), alice.token()).await;
 
-        response.assert_error_for(&query, StatusCode::UNPROCESSABLE_ENTITY, errors);
+        response.assert_error_for(query, StatusCode::UNPROCESSABLE_ENTITY, errors);
     }
 }
 

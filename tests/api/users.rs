@@ -121,7 +121,7 @@ async fn an_email_differing_only_in_case_or_spaces_is_taken_too(backend: Backend
     ] {
         let response = try_sign_up(&app, variant, "another password").await;
 
-        response.assert_status_for(&variant, StatusCode::CONFLICT);
+        response.assert_status_for(variant, StatusCode::CONFLICT);
         assert!(response.detail().is_string(), "{}", response.text());
     }
     // The first account keeps its password.
@@ -430,7 +430,7 @@ async fn a_non_integer_user_id_is_a_422_at_the_path(backend: Backend) {
     for path in ["/users/abc", "/users/1.5", "/users/1abc"] {
         let response = app.get(path, None).await;
 
-        response.assert_status_for(&path, StatusCode::UNPROCESSABLE_ENTITY);
+        response.assert_status_for(path, StatusCode::UNPROCESSABLE_ENTITY);
         response.assert_validation_error(&["path", "id"]);
     }
 }

@@ -331,7 +331,7 @@ async fn voting_without_a_valid_token_is_401_and_records_nothing(backend: Backen
     ];
 
     for (case, response) in &responses {
-        response.assert_status_for(&case, StatusCode::UNAUTHORIZED);
+        response.assert_status_for(case, StatusCode::UNAUTHORIZED);
         response.assert_unauthorized();
     }
     assert_eq!(stored_votes(&app), 0);
