@@ -402,7 +402,7 @@ async fn no_body_or_a_body_that_is_neither_form_nor_json_lists_both_fields_as_mi
     backend: Backend,
 ) {
     let app = TestApp::spawn(backend).await;
-    let both_missing = json!([field_required("username"), field_required("password"),]);
+    let both_missing = json!([field_required("username"), field_required("password")]);
 
     let no_body = app.request(Method::POST, "/login", None, Body::None).await;
     let text = app
