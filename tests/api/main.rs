@@ -9,6 +9,7 @@ mod helpers;
 
 mod database;
 mod health_and_errors;
+mod limits;
 mod login;
 mod posts;
 mod startup;
@@ -21,6 +22,7 @@ fn main() -> std::process::ExitCode {
     let trials = [
         database::tests(),
         health_and_errors::tests(),
+        limits::tests(),
         login::tests(),
         posts::tests(),
         startup::tests(),
