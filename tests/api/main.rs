@@ -13,6 +13,7 @@ mod limits;
 mod login;
 mod posts;
 mod startup;
+mod throttling;
 mod tokens;
 mod users;
 mod votes;
@@ -26,6 +27,7 @@ fn main() -> std::process::ExitCode {
         login::tests(),
         posts::tests(),
         startup::tests(),
+        throttling::tests(),
         tokens::tests(),
         users::tests(),
         votes::tests(),
