@@ -12,6 +12,7 @@ mod health_and_errors;
 mod limits;
 mod login;
 mod posts;
+mod slow_clients;
 mod startup;
 mod throttling;
 mod tokens;
@@ -26,6 +27,7 @@ fn main() -> std::process::ExitCode {
         limits::tests(),
         login::tests(),
         posts::tests(),
+        slow_clients::tests(),
         startup::tests(),
         throttling::tests(),
         tokens::tests(),
