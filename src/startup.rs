@@ -118,6 +118,7 @@ pub fn build_app(
         .app_data(state.body_read_timeout)
         .service(resource("/").route(get().to(root::root)))
         .service(resource("/health").route(get().to(root::health)))
+        .service(resource("/health/live").route(get().to(root::live)))
         .service(resource("/openapi.json").route(get().to(docs::openapi_json)))
         .service(resource("/docs").route(get().to(docs::swagger_index)))
         .service(resource("/docs/{file:.+}").route(get().to(docs::swagger_asset)))

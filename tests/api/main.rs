@@ -11,7 +11,9 @@ mod database;
 mod health_and_errors;
 mod limits;
 mod login;
+mod outage;
 mod posts;
+mod proxy;
 mod slow_clients;
 mod startup;
 mod throttling;
@@ -26,6 +28,7 @@ fn main() -> std::process::ExitCode {
         health_and_errors::tests(),
         limits::tests(),
         login::tests(),
+        outage::tests(),
         posts::tests(),
         slow_clients::tests(),
         startup::tests(),
