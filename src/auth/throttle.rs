@@ -82,7 +82,7 @@ impl LoginThrottle {
         if let Some(wait_ms) = wait_ms {
             drop(counts);
             metrics::counter!("postapi_logins_throttled_total").increment(1);
-            log::info!("login throttled for {client}: too many failed attempts");
+            log::debug!("login throttled for {client}: too many failed attempts");
             // Whole seconds, rounded up: a client retrying then is let in.
             let retry_after_secs = u64::try_from(wait_ms).unwrap_or(0).div_ceil(1000).max(1);
             return Err(AppError::TooManyRequests { retry_after_secs });
