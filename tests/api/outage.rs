@@ -150,8 +150,64 @@ async fn the_first_request_after_the_database_is_back_succeeds(backend: Backend)
     assert_eq!(first.json().as_array().map(Vec::len), Some(2));
 }
 
+async fn health_answers_within_a_second_while_the_database_hangs(backend: Backend) {
+    let mut proxy = proxy_for(&backend);
+    let app = app_behind(&proxy, backend, Duration::from_secs(5)).await;
+    let alice = app.user("alice@example.com").await;
+
+    // Connections are cut and new ones get no answer: each connection
+    // attempt now waits for libpq's connect_timeout (5 s).
+    proxy.hang();
+    for _ in 0..3 {
+        let (response, took) = timed_get(&app, "/health", &alice).await;
+        assert_unavailable(&response, "/health");
+        assert!(took < Duration::from_millis(1200), "/health took {took:?}");
+        eprintln!("/health while the database hangs: {took:?}");
+    }
+    // The first request that needs a connection waits until the attempt
+    // fails (at most the pool timeout); after that, 503s come at once.
+    let (response, took) = timed_get(&app, "/posts", &alice).await;
+    assert_unavailable(&response, "/posts");
+    assert!(took < Duration::from_millis(6500), "/posts took {took:?}");
+    eprintln!("first 503 while the database hangs: {took:?}");
+    let marked = Instant::now();
+    loop {
+        let (response, took) = timed_get(&app, "/posts", &alice).await;
+        assert_unavailable(&response, "/posts");
+        if took < Duration::from_millis(200) {
+            break;
+        }
+        assert!(
+            marked.elapsed() < Duration::from_secs(8),
+            "503s still slow: {took:?}"
+        );
+    }
+
+    proxy.resume();
+    let resumed = Instant::now();
+    loop {
+        let (response, _) = timed_get(&app, "/health", &alice).await;
+        if response.status == StatusCode::OK {
+            break;
+        }
+        assert_unavailable(&response, "/health");
+        assert!(
+            resumed.elapsed() < Duration::from_secs(10),
+            "still 503 10 s after the database answered again"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "ready again {:?} after the database answered",
+        resumed.elapsed()
+    );
+    let (response, _) = timed_get(&app, "/posts", &alice).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+}
+
 pub fn tests() -> Vec<Trial> {
     postgres_tests![
+        health_answers_within_a_second_while_the_database_hangs,
         while_the_database_is_away_requests_get_quick_503s_and_recover_on_their_own,
         the_first_request_after_the_database_is_back_succeeds,
     ]

@@ -1,7 +1,8 @@
 //! A TCP proxy a test can cut: it forwards 127.0.0.1:<port> to an upstream
 //! server, and `close` both refuses new connections (the port is released)
 //! and cuts every open one, as a database going away would; `reopen` listens
-//! on the same port again. Plain threads, so it runs whatever the test's
+//! on the same port again; `hang` accepts connections and never answers, as
+//! a server that stopped responding would. Plain threads, so it runs whatever the test's
 //! runtime does.
 
 use std::io;
@@ -16,6 +17,7 @@ pub struct TcpProxy {
     upstream: SocketAddr,
     /// Both ends of every connection forwarded so far, to cut on `close`.
     streams: Arc<Mutex<Vec<TcpStream>>>,
+    hanging: Arc<AtomicBool>,
     acceptor: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
 }
 
@@ -28,6 +30,7 @@ impl TcpProxy {
             port,
             upstream,
             streams: Arc::default(),
+            hanging: Arc::default(),
             acceptor: None,
         };
         proxy.accept_on(listener);
@@ -38,12 +41,28 @@ impl TcpProxy {
         self.port
     }
 
+    /// Cuts open connections, and holds new ones open without a word.
+    pub fn hang(&mut self) {
+        self.hanging.store(true, Ordering::Release);
+        self.cut_all();
+    }
+
+    /// Forwards again (the connections held while hanging are cut).
+    pub fn resume(&mut self) {
+        self.hanging.store(false, Ordering::Release);
+        self.cut_all();
+    }
+
     /// Stops listening (new connections are refused) and cuts open ones.
     pub fn close(&mut self) {
         if let Some((stop, acceptor)) = self.acceptor.take() {
             stop.store(true, Ordering::Release);
             acceptor.join().expect("the proxy's accept loop");
         }
+        self.cut_all();
+    }
+
+    fn cut_all(&self) {
         let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
         for stream in streams.drain(..) {
             let _ = stream.shutdown(Shutdown::Both);
@@ -71,10 +90,17 @@ impl TcpProxy {
         let stop = Arc::new(AtomicBool::new(false));
         let upstream = self.upstream;
         let streams = self.streams.clone();
+        let hanging = self.hanging.clone();
         let stopping = stop.clone();
         let acceptor = thread::spawn(move || {
             while !stopping.load(Ordering::Acquire) {
                 match listener.accept() {
+                    Ok((client, _)) if hanging.load(Ordering::Acquire) => {
+                        streams
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(client);
+                    }
                     Ok((client, _)) => {
                         let _ = forward(client, upstream, &streams);
                     }
