@@ -10,6 +10,8 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use jsonwebtoken::Algorithm;
 
+pub use crate::client_addr::TrustedProxies;
+
 /// Which database `DATABASE_URL` selects.
 #[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
@@ -150,6 +152,36 @@ fn invalid_origin(origin: &str) -> ConfigError {
     )
 }
 
+/// How many failed logins are allowed before 429s, counted per instance
+/// over a sliding window (see `auth::throttle`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginLimits {
+    /// Failures one client address may have on one account
+    /// (`LOGIN_MAX_FAILURES_PER_ACCOUNT`).
+    pub per_account: u32,
+    /// Failures one client address may have across all accounts
+    /// (`LOGIN_MAX_FAILURES_PER_ADDRESS`).
+    pub per_address: u32,
+    /// How long a failure counts (`LOGIN_FAILURE_WINDOW_SECONDS`).
+    pub window: Duration,
+}
+
+/// How long the server waits on a client, and how many connections it queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientLimits {
+    /// From the connection's first byte to the end of the request head
+    /// (`HEADER_READ_TIMEOUT_SECONDS`); then 408 and the connection closed.
+    pub header_read_timeout: Duration,
+    /// For the whole body, from when the handler starts reading it
+    /// (`BODY_READ_TIMEOUT_SECONDS`); then 408 and the connection closed.
+    pub body_read_timeout: Duration,
+    /// How long an idle keep-alive connection stays open (`KEEP_ALIVE_SECONDS`;
+    /// zero closes every connection after its response).
+    pub keep_alive: Duration,
+    /// Connections the kernel queues before they are accepted (`LISTEN_BACKLOG`).
+    pub listen_backlog: u32,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub database_url: DatabaseUrl,
@@ -169,6 +201,10 @@ pub struct Settings {
     pub cors_origins: CorsOrigins,
     /// HTTP worker threads; `None` lets actix pick one per core.
     pub workers: Option<usize>,
+    pub login_limits: LoginLimits,
+    /// Proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
+    pub trusted_proxies: TrustedProxies,
+    pub client_limits: ClientLimits,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -232,6 +268,24 @@ impl Settings {
             None => CorsOrigins::Any,
             Some(raw) => CorsOrigins::parse(&raw)?,
         };
+        let seconds = |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
+            parse_number(&var, name, default, range).map(Duration::from_secs)
+        };
+        let login_limits = LoginLimits {
+            per_account: parse_number(&var, "LOGIN_MAX_FAILURES_PER_ACCOUNT", 5, 1..=1_000)?,
+            per_address: parse_number(&var, "LOGIN_MAX_FAILURES_PER_ADDRESS", 50, 1..=10_000)?,
+            window: seconds("LOGIN_FAILURE_WINDOW_SECONDS", 900, 1..=86_400)?,
+        };
+        let trusted_proxies = match var("TRUSTED_PROXIES") {
+            None => TrustedProxies::default(),
+            Some(raw) => TrustedProxies::parse(&raw)?,
+        };
+        let client_limits = ClientLimits {
+            header_read_timeout: seconds("HEADER_READ_TIMEOUT_SECONDS", 5, 1..=3_600)?,
+            body_read_timeout: seconds("BODY_READ_TIMEOUT_SECONDS", 10, 1..=3_600)?,
+            keep_alive: seconds("KEEP_ALIVE_SECONDS", 5, 0..=3_600)?,
+            listen_backlog: parse_number(&var, "LISTEN_BACKLOG", 1024, 1..=65_535)?,
+        };
 
         Ok(Self {
             database_url,
@@ -250,6 +304,9 @@ impl Settings {
             port: parse_number(&var, "PORT", 8000, 0..=u16::MAX)?,
             cors_origins,
             workers: None,
+            login_limits,
+            trusted_proxies,
+            client_limits,
         })
     }
 
@@ -324,6 +381,24 @@ mod tests {
         assert_eq!(settings.bcrypt_cost, 12);
         assert_eq!((settings.host.as_str(), settings.port), ("127.0.0.1", 8000));
         assert_eq!(settings.cors_origins, CorsOrigins::Any);
+        assert_eq!(
+            settings.login_limits,
+            LoginLimits {
+                per_account: 5,
+                per_address: 50,
+                window: Duration::from_secs(900)
+            }
+        );
+        assert!(settings.trusted_proxies.is_empty());
+        assert_eq!(
+            settings.client_limits,
+            ClientLimits {
+                header_read_timeout: Duration::from_secs(5),
+                body_read_timeout: Duration::from_secs(10),
+                keep_alive: Duration::from_secs(5),
+                listen_backlog: 1024,
+            }
+        );
         assert!(settings.secret_key.is_generated());
         assert_eq!(settings.warnings().len(), 1);
     }
@@ -416,6 +491,14 @@ mod tests {
             ("PORT", "70000"),
             ("BCRYPT_COST", "3"),
             ("DATABASE_POOL_SIZE", "0"),
+            ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "0"),
+            ("LOGIN_MAX_FAILURES_PER_ADDRESS", "many"),
+            ("LOGIN_FAILURE_WINDOW_SECONDS", "0"),
+            ("BODY_READ_TIMEOUT_SECONDS", "0"),
+            ("HEADER_READ_TIMEOUT_SECONDS", "-1"),
+            ("KEEP_ALIVE_SECONDS", "1.5"),
+            ("LISTEN_BACKLOG", "0"),
+            ("TRUSTED_PROXIES", "proxy.internal"),
         ] {
             assert_eq!(
                 settings(&[(name, bad)]).unwrap_err().name,

@@ -30,7 +30,13 @@ pub enum AppError {
     Conflict(String),
     #[error("Request body too large")]
     PayloadTooLarge,
-    /// 503: the database cannot be reached or the pool is exhausted.
+    /// 408, and the connection is closed: the body did not arrive in time.
+    #[error("Request body not received in time")]
+    RequestTimeout,
+    /// 429 with `Retry-After`: too many failed logins from this client.
+    #[error("Too many failed login attempts; try again later")]
+    TooManyRequests { retry_after_secs: u64 },
+    /// 503 with `Retry-After`: the database cannot be reached or the pool is exhausted.
     #[error("database unavailable: {0}")]
     Unavailable(String),
     /// 500: a bug or an unexpected database answer.
@@ -64,6 +70,8 @@ impl ResponseError for AppError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -87,16 +95,31 @@ impl ResponseError for AppError {
             other => json!(other.to_string()),
         };
         let mut response = HttpResponse::build(status);
-        if let Self::Unauthorized { token_given } = self {
-            let challenge = if *token_given {
-                r#"Bearer error="invalid_token""#
-            } else {
-                "Bearer"
-            };
-            response.insert_header((
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(challenge),
-            ));
+        match self {
+            Self::Unauthorized { token_given } => {
+                let challenge = if *token_given {
+                    r#"Bearer error="invalid_token""#
+                } else {
+                    "Bearer"
+                };
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(challenge),
+                ));
+            }
+            Self::TooManyRequests { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            // The database is probed about once a second.
+            Self::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            // What is left of the body is still on its way: reading on would
+            // mean waiting for it, so the connection goes.
+            Self::RequestTimeout => {
+                response.force_close();
+            }
+            _ => {}
         }
         response.json(json!({ "detail": detail }))
     }
@@ -296,6 +319,21 @@ mod tests {
 
         assert_eq!(body_of(&internal), r#"{"detail":"Internal Server Error"}"#);
         assert!(!body_of(&unavailable).contains("hunter2"));
+    }
+
+    #[test]
+    fn a_429_and_a_503_say_when_to_retry_and_a_408_closes_the_connection() {
+        let throttled = AppError::TooManyRequests {
+            retry_after_secs: 42,
+        }
+        .error_response();
+        assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(throttled.headers().get(header::RETRY_AFTER).unwrap(), "42");
+        let unavailable = AppError::Unavailable("down".into()).error_response();
+        assert_eq!(unavailable.headers().get(header::RETRY_AFTER).unwrap(), "1");
+        let timed_out = AppError::RequestTimeout.error_response();
+        assert_eq!(timed_out.status(), StatusCode::REQUEST_TIMEOUT);
+        assert!(timed_out.head().connection_type() == actix_web::http::ConnectionType::Close);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::web::{Bytes, PathConfig};
@@ -36,9 +37,24 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, AppError> {
     })
 }
 
-/// Reads the whole body, turning an oversized one into a 413.
+/// How long a body may take to arrive once a handler starts reading it;
+/// registered as app data (`BODY_READ_TIMEOUT_SECONDS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyReadTimeout(pub Duration);
+
+impl Default for BodyReadTimeout {
+    fn default() -> Self {
+        Self(Duration::from_secs(10))
+    }
+}
+
+/// Reads the whole body, turning an oversized one into a 413 and one that
+/// does not arrive within the [`BodyReadTimeout`] into a 408, so a client
+/// trickling bytes cannot hold a connection (and its memory) for ever.
 pub async fn read_body(req: &HttpRequest, payload: &mut Payload) -> Result<Bytes, AppError> {
-    Bytes::from_request(req, payload).await.map_err(|e| {
+    let BodyReadTimeout(limit) = req.app_data().copied().unwrap_or_default();
+    let read = actix_web::rt::time::timeout(limit, Bytes::from_request(req, payload)).await;
+    read.map_err(|_| AppError::RequestTimeout)?.map_err(|e| {
         if e.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
             AppError::PayloadTooLarge
         } else {

@@ -8,8 +8,10 @@
 //! - [`routes`]: one module of handlers per resource.
 //! - [`error`]: the one error type, with FastAPI's 422 items; [`validation`]:
 //!   pydantic-style field checks; [`extract`]: reading bodies, queries, paths.
+//! - [`client_addr`]: the client's address, through trusted proxies.
 
 pub mod auth;
+pub mod client_addr;
 pub mod clock;
 pub mod config;
 pub mod db;

@@ -1,7 +1,7 @@
 //! Building the application: state from settings, the routes, and the HTTP
 //! server. The server and the tests build the app with the same function.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 
 use actix_cors::Cors;
@@ -12,12 +12,12 @@ use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
 use actix_web::web::{self, PayloadConfig};
 use actix_web::{App, HttpServer, Resource, Route, guard};
 
-use crate::auth::{PasswordHasher, TokenService, require_bearer_token};
+use crate::auth::{LoginThrottle, PasswordHasher, TokenService, require_bearer_token};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{ConfigError, CorsOrigins, Settings};
+use crate::config::{ConfigError, CorsOrigins, Settings, TrustedProxies};
 use crate::db::DbPool;
 use crate::db::pool::{DatabaseSetupError, connect_and_migrate};
-use crate::extract::{MAX_BODY_BYTES, path_config};
+use crate::extract::{BodyReadTimeout, MAX_BODY_BYTES, path_config};
 use crate::logging::access_log;
 use crate::routes::{self, docs, login, posts, root, users, votes};
 
@@ -45,6 +45,9 @@ pub struct AppState {
     pub openapi: web::Data<docs::OpenApiJson>,
     pub swagger: web::Data<Arc<utoipa_swagger_ui::Config<'static>>>,
     pub cors_origins: CorsOrigins,
+    pub throttle: web::Data<LoginThrottle>,
+    pub trusted_proxies: web::Data<TrustedProxies>,
+    pub body_read_timeout: BodyReadTimeout,
 }
 
 impl AppState {
@@ -60,6 +63,7 @@ impl AppState {
             .await
             .map_err(setup("bcrypt"))?
             .map_err(setup("bcrypt"))?;
+        let throttle = LoginThrottle::new(settings.login_limits, clock.clone());
         let tokens = TokenService::new(
             &settings.secret_key,
             settings.algorithm,
@@ -75,6 +79,9 @@ impl AppState {
             openapi: web::Data::new(openapi),
             swagger: web::Data::new(docs::swagger_config()),
             cors_origins: settings.cors_origins.clone(),
+            throttle: web::Data::new(throttle),
+            trusted_proxies: web::Data::new(settings.trusted_proxies.clone()),
+            body_read_timeout: BodyReadTimeout(settings.client_limits.body_read_timeout),
         })
     }
 }
@@ -106,8 +113,12 @@ pub fn build_app(
         .app_data(state.hasher)
         .app_data(state.openapi)
         .app_data(state.swagger)
+        .app_data(state.throttle)
+        .app_data(state.trusted_proxies)
+        .app_data(state.body_read_timeout)
         .service(resource("/").route(get().to(root::root)))
         .service(resource("/health").route(get().to(root::health)))
+        .service(resource("/health/live").route(get().to(root::live)))
         .service(resource("/openapi.json").route(get().to(docs::openapi_json)))
         .service(resource("/docs").route(get().to(docs::swagger_index)))
         .service(resource("/docs/{file:.+}").route(get().to(docs::swagger_asset)))
@@ -184,7 +195,12 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
         let address = format!("{}:{}", settings.host, settings.port);
-        let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
+        let listener = listen(
+            &settings.host,
+            settings.port,
+            settings.client_limits.listen_backlog,
+        )
+        .map_err(|source| StartupError::Bind {
             address: address.clone(),
             source,
         })?;
@@ -194,7 +210,10 @@ impl Application {
             .port();
         let state = AppState::build(&settings, clock).await?;
 
-        let mut server = HttpServer::new(move || build_app(state.clone()));
+        let limits = settings.client_limits;
+        let mut server = HttpServer::new(move || build_app(state.clone()))
+            .client_request_timeout(limits.header_read_timeout)
+            .keep_alive(Some(limits.keep_alive).filter(|ka| !ka.is_zero()));
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
         }
@@ -221,4 +240,34 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Binds `host:port` (the first of its addresses that works) with `backlog`
+/// pending connections; std's `TcpListener::bind` always asks for 128. As std
+/// does, SO_REUSEADDR is set on Unix so a restart can rebind at once.
+fn listen(host: &str, port: u16, backlog: u32) -> std::io::Result<TcpListener> {
+    let mut last_error = None;
+    for address in (host, port).to_socket_addrs()? {
+        match listen_on(address, backlog) {
+            Ok(listener) => return Ok(listener),
+            Err(error) => last_error = Some(error),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on")
+    }))
+}
+
+fn listen_on(address: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(socket.into())
 }

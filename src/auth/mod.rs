@@ -3,8 +3,10 @@
 
 pub mod middleware;
 pub mod password;
+pub mod throttle;
 pub mod token;
 
 pub use middleware::{CurrentUser, require_bearer_token};
 pub use password::PasswordHasher;
+pub use throttle::LoginThrottle;
 pub use token::TokenService;

@@ -1,6 +1,7 @@
 //! The database layer: connections and pool, row types, and one module of
 //! plain synchronous queries per table.
 
+pub mod availability;
 pub mod models;
 pub mod pool;
 pub mod posts;

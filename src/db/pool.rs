@@ -1,6 +1,7 @@
 //! Connections to either database, the r2d2 pool over them, migrations, and
 //! the helpers that run queries off the async executor.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
@@ -11,6 +12,8 @@ use diesel::{Connection, ConnectionError};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::{DatabaseUrl, Settings};
+use crate::db::availability::Availability;
+pub use crate::db::availability::DbPool;
 use crate::error::AppError;
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -35,7 +38,6 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
-pub type DbPool = r2d2::Pool<ConnectionManager>;
 pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
 
 /// Opens connections of the configured backend directly, so a failure reports
@@ -44,6 +46,9 @@ pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
 #[derive(Debug, Clone)]
 pub struct ConnectionManager {
     target: DatabaseUrl,
+    /// Told of every pooled connection attempt, so requests can fail fast
+    /// while the database is down.
+    availability: Option<Arc<Availability>>,
 }
 
 impl ConnectionManager {
@@ -52,7 +57,16 @@ impl ConnectionManager {
             DatabaseUrl::Postgres(url) => DatabaseUrl::Postgres(with_connect_timeout(&url)),
             sqlite => sqlite,
         };
-        Self { target }
+        Self {
+            target,
+            availability: None,
+        }
+    }
+
+    /// Reports the outcome of every `connect` to `availability`.
+    pub fn reporting_to(mut self, availability: Arc<Availability>) -> Self {
+        self.availability = Some(availability);
+        self
     }
 
     pub fn establish(&self) -> Result<DbConnection, ConnectionError> {
@@ -83,7 +97,14 @@ impl r2d2::ManageConnection for ConnectionManager {
     type Error = ConnectionError;
 
     fn connect(&self) -> Result<DbConnection, ConnectionError> {
-        self.establish()
+        let connection = self.establish();
+        if let Some(availability) = &self.availability {
+            match &connection {
+                Ok(_) => availability.connected(),
+                Err(error) => availability.connect_failed(error),
+            }
+        }
+        connection
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectionError> {
@@ -134,13 +155,14 @@ pub fn connect_and_migrate(settings: &Settings) -> Result<DbPool, DatabaseSetupE
         .map_err(|message| DatabaseSetupError::Migrate { target, message })?;
     drop(first);
 
+    let availability = Arc::new(Availability::default());
     let pool = r2d2::Pool::builder()
         .max_size(settings.pool_size)
         .min_idle(Some(settings.pool_size.min(2)))
         .connection_timeout(settings.pool_timeout)
         .idle_timeout(Some(Duration::from_secs(600)))
-        .build(manager)?;
-    Ok(pool)
+        .build(manager.reporting_to(availability.clone()))?;
+    Ok(DbPool::new(pool, availability))
 }
 
 /// Applies the pending migrations of the connection's backend. On PostgreSQL an
@@ -169,14 +191,21 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<(), String> {
 
 /// Runs `query` with a pooled connection on actix's blocking thread pool, so
 /// neither waiting for a connection nor the query itself stalls the executor.
+/// While the database is known to be down it answers 503 at once, without
+/// taking a blocking thread (see [`crate::db::availability`]).
 pub async fn run<T, F>(pool: &DbPool, query: F) -> Result<T, AppError>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
     T: Send + 'static,
 {
+    if pool.known_unreachable() {
+        return Err(AppError::Unavailable(
+            "the database is marked unreachable".into(),
+        ));
+    }
     let pool = pool.clone();
     web::block(move || {
-        let mut conn = pool.get()?;
+        let mut conn = pool.checkout()?;
         query(&mut conn)
     })
     .await?

@@ -23,6 +23,7 @@ use crate::routes::{login, posts, root, users, votes};
     paths(
         root::root,
         root::health,
+        root::live,
         users::create_user,
         users::get_user,
         login::login,

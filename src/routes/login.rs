@@ -13,7 +13,8 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::auth::{PasswordHasher, TokenService};
+use crate::auth::{LoginThrottle, PasswordHasher, TokenService};
+use crate::client_addr::client_address;
 use crate::db::{self, DbPool};
 use crate::error::{AppError, FieldError};
 use crate::extract::{BodyKind, body_kind, last_value, parse_json, read_body};
@@ -174,15 +175,20 @@ async fn multipart_fields(
         (status = 200, description = "Successful Response", body = Token),
         (status = 403, description = "Unknown email or wrong password", body = ErrorBody),
         (status = 422, description = "Validation Error", body = ValidationErrorBody),
+        (status = 429, description = "Too many failed attempts from this client; `Retry-After` says when to try again", body = ErrorBody),
     )
 )]
 pub async fn login(
+    req: HttpRequest,
     pool: web::Data<DbPool>,
     hasher: web::Data<PasswordHasher>,
     tokens: web::Data<TokenService>,
+    throttle: web::Data<LoginThrottle>,
     credentials: Credentials,
 ) -> Result<HttpResponse, AppError> {
     let email = credentials.username.trim().to_lowercase();
+    // Before the lookup and the hash: a throttled guess costs neither.
+    let attempt = throttle.begin(client_address(&req), &email)?;
     // No stored email holds a NUL, and PostgreSQL refuses one in a query.
     let stored = if email.contains('\0') {
         None
@@ -194,8 +200,10 @@ pub async fn login(
     };
     let (user_id, stored_hash) = stored.map(|c| (c.user_id, c.password_hash)).unzip();
     if !hasher.verify(credentials.password, stored_hash).await? {
+        attempt.failed();
         return Err(AppError::Forbidden("Invalid Credentials".into()));
     }
+    attempt.succeeded();
     let user_id =
         user_id.ok_or_else(|| AppError::Internal("verified a password without a user".into()))?;
     let access_token = tokens.issue(user_id)?;

@@ -20,6 +20,9 @@ use crate::validation::{BodyFields, FromJsonBody, check_chars, check_range};
 pub const MAX_TITLE_CHARS: usize = 300;
 pub const MAX_CONTENT_CHARS: usize = 100_000;
 pub const MAX_PAGE_SIZE: i64 = 100;
+/// Longest `search`, in characters. Escaping at most doubles it, which keeps
+/// the LIKE pattern far below SQLite's 50,000-byte limit on both backends.
+pub const MAX_SEARCH_CHARS: usize = 200;
 
 /// A post with its owner and vote count: the one shape every post route answers.
 #[derive(Debug, Serialize, ToSchema)]
@@ -142,8 +145,13 @@ fn parse_list_query(req: &HttpRequest) -> Result<ListPostsQuery, AppError> {
     let limit = integer("limit", 10, 0, MAX_PAGE_SIZE);
     let skip = integer("skip", 0, 0, i64::MAX);
     let search = last("search");
-    if search.is_some_and(|text| text.contains('\0')) {
-        errors.push(FieldError::nul(&["query", "search"]));
+    if let Some(text) = search {
+        let loc = ["query", "search"];
+        if text.contains('\0') {
+            errors.push(FieldError::nul(&loc));
+        } else if let Err(error) = check_chars(&loc, text, 0, MAX_SEARCH_CHARS) {
+            errors.push(error);
+        }
     }
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));

@@ -368,6 +368,31 @@ impl TestApp {
         self.post_raw(path, token, "application/json", text).await
     }
 
+    /// A urlencoded form posted with extra headers (`X-Forwarded-For`, say).
+    pub async fn post_form_with_headers(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let body = serde_urlencoded::to_string(fields).expect("form encoding");
+        let mut request = self.client.post(format!("{}{path}", self.address));
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        let mut response = request
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .send_body(body)
+            .await
+            .expect("the request reaches the server");
+        let bytes = response.body().await.expect("the response body");
+        TestResponse {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: bytes.to_vec(),
+        }
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> TestResponse {
         self.request(Method::GET, path, token, Body::None).await
     }

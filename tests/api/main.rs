@@ -9,9 +9,14 @@ mod helpers;
 
 mod database;
 mod health_and_errors;
+mod limits;
 mod login;
+mod outage;
 mod posts;
+mod proxy;
+mod slow_clients;
 mod startup;
+mod throttling;
 mod tokens;
 mod users;
 mod votes;
@@ -21,9 +26,13 @@ fn main() -> std::process::ExitCode {
     let trials = [
         database::tests(),
         health_and_errors::tests(),
+        limits::tests(),
         login::tests(),
+        outage::tests(),
         posts::tests(),
+        slow_clients::tests(),
         startup::tests(),
+        throttling::tests(),
         tokens::tests(),
         users::tests(),
         votes::tests(),

@@ -1,0 +1,132 @@
+//! Failing fast while the database is down: a flag that the pool's own
+//! connection attempts set and clear, and the pool handle that consults it.
+//!
+//! When a new connection cannot be opened the database is marked unreachable,
+//! and requests that would have to wait for a connection get 503 at once
+//! instead of after the pool timeout. r2d2 keeps retrying the failed
+//! connection in the background (backing off up to half the pool timeout);
+//! those retries are the probes: the first that connects marks the database
+//! reachable again, with no request needed. Idle connections are still
+//! handed out while the flag is set, so one failed connect (say, the server's
+//! `max_connections` reached) cannot stop a pool that still works.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::db::pool::{ConnectionManager, PooledConnection};
+use crate::error::AppError;
+
+/// How often a request waiting for a connection looks at the flag again.
+const RECHECK_EVERY: Duration = Duration::from_millis(100);
+
+/// Whether the last attempt to open a connection failed.
+#[derive(Debug, Default)]
+pub struct Availability {
+    down: AtomicBool,
+}
+
+impl Availability {
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::Acquire)
+    }
+
+    /// A connection attempt failed.
+    pub fn connect_failed(&self, cause: &dyn std::fmt::Display) {
+        if !self.down.swap(true, Ordering::AcqRel) {
+            log::error!(
+                "the database cannot be reached ({}); answering 503 until a connection succeeds",
+                one_line(cause)
+            );
+        }
+    }
+
+    /// A connection attempt succeeded.
+    pub fn connected(&self) {
+        if self.down.swap(false, Ordering::AcqRel) {
+            log::info!("the database can be reached again");
+        }
+    }
+}
+
+fn one_line(text: &dyn std::fmt::Display) -> String {
+    text.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The connection pool with the database's availability. It dereferences to
+/// the r2d2 pool for everything else.
+#[derive(Clone)]
+pub struct DbPool {
+    pool: r2d2::Pool<ConnectionManager>,
+    availability: Arc<Availability>,
+}
+
+impl DbPool {
+    /// `availability` must be the one the pool's manager reports to.
+    pub fn new(pool: r2d2::Pool<ConnectionManager>, availability: Arc<Availability>) -> Self {
+        Self { pool, availability }
+    }
+
+    pub fn availability(&self) -> &Availability {
+        &self.availability
+    }
+
+    /// True when a request would only wait to be told the database is down:
+    /// it is marked unreachable and no idle connection is left to try.
+    pub fn known_unreachable(&self) -> bool {
+        self.availability.is_down() && self.pool.state().idle_connections == 0
+    }
+
+    /// A connection, waiting at most the pool timeout, and no longer once
+    /// the database is marked unreachable. Blocks: call it off the executor.
+    pub fn checkout(&self) -> Result<PooledConnection, AppError> {
+        let deadline = Instant::now() + self.pool.connection_timeout();
+        let mut last_error = None;
+        loop {
+            if self.availability.is_down() {
+                return self.pool.try_get().ok_or_else(|| {
+                    AppError::Unavailable("the database is marked unreachable".into())
+                });
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(last_error.map_or_else(
+                    || AppError::Unavailable("connection pool: timed out".into()),
+                    AppError::from,
+                ));
+            }
+            match self.pool.get_timeout(left.min(RECHECK_EVERY)) {
+                Ok(conn) => return Ok(conn),
+                Err(error) => last_error = Some(error),
+            }
+        }
+    }
+}
+
+impl Deref for DbPool {
+    type Target = r2d2::Pool<ConnectionManager>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.pool
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flag_follows_the_last_connection_attempt() {
+        let availability = Availability::default();
+        assert!(!availability.is_down());
+        availability.connect_failed(&"connection refused");
+        availability.connect_failed(&"connection refused");
+        assert!(availability.is_down());
+        availability.connected();
+        assert!(!availability.is_down());
+    }
+}

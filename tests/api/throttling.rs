@@ -1,0 +1,224 @@
+//! Failed-login throttling: per client address and account, per client
+//! address, 429 with `Retry-After`, a success resetting the count, and the
+//! client address taken from `X-Forwarded-For` only behind a trusted proxy.
+
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use chrono::TimeDelta;
+use futures_util::future::join_all;
+use postapi::config::TrustedProxies;
+use serde_json::json;
+
+use crate::helpers::{Backend, PASSWORD, TestApp, TestResponse, Trial, backend_tests};
+
+const WRONG: &str = "wrong password!";
+
+async fn log_in(app: &TestApp, email: &str, password: &str) -> TestResponse {
+    app.post_form("/login", &[("username", email), ("password", password)])
+        .await
+}
+
+/// A login through a proxy that says the client is `client`.
+async fn log_in_as(
+    app: &TestApp,
+    forwarded_for: &str,
+    email: &str,
+    password: &str,
+) -> TestResponse {
+    app.post_form_with_headers(
+        "/login",
+        &[("username", email), ("password", password)],
+        &[("X-Forwarded-For", forwarded_for)],
+    )
+    .await
+}
+
+#[track_caller]
+fn assert_throttled(response: &TestResponse) -> u64 {
+    assert_eq!(
+        response.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        response.text()
+    );
+    assert_eq!(
+        response.json(),
+        json!({ "detail": "Too many failed login attempts; try again later" })
+    );
+    response
+        .header("retry-after")
+        .and_then(|value| value.parse().ok())
+        .expect("a Retry-After of whole seconds")
+}
+
+#[track_caller]
+fn assert_refused(response: &TestResponse) {
+    assert_eq!(
+        response.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        response.text()
+    );
+}
+
+#[track_caller]
+fn assert_logged_in(response: &TestResponse) {
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    assert!(response.json()["access_token"].is_string());
+}
+
+fn behind_local_proxy(settings: &mut postapi::config::Settings) {
+    settings.trusted_proxies = TrustedProxies::parse("127.0.0.1").expect("a proxy list");
+}
+
+async fn five_failures_on_an_account_get_429_with_retry_after_until_the_window_passes(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    app.sign_up("alice@example.com").await;
+    for _ in 0..5 {
+        assert_refused(&log_in(&app, "alice@example.com", WRONG).await);
+    }
+
+    // Even the right password waits: a guess cannot be told apart beforehand.
+    let throttled = log_in(&app, "Alice@Example.com ", PASSWORD).await;
+    assert_eq!(assert_throttled(&throttled), 900);
+
+    app.advance_clock(TimeDelta::seconds(600));
+    assert_eq!(
+        assert_throttled(&log_in(&app, "alice@example.com", WRONG).await),
+        300
+    );
+    app.advance_clock(TimeDelta::seconds(300));
+    assert_logged_in(&log_in(&app, "alice@example.com", PASSWORD).await);
+}
+
+async fn a_successful_login_resets_the_count_for_that_account(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.sign_up("alice@example.com").await;
+    for _ in 0..4 {
+        assert_refused(&log_in(&app, "alice@example.com", WRONG).await);
+    }
+    assert_logged_in(&log_in(&app, "alice@example.com", PASSWORD).await);
+
+    for _ in 0..5 {
+        assert_refused(&log_in(&app, "alice@example.com", WRONG).await);
+    }
+    assert_throttled(&log_in(&app, "alice@example.com", WRONG).await);
+}
+
+async fn other_accounts_and_other_addresses_are_not_throttled(backend: Backend) {
+    let app = TestApp::spawn_with(backend, behind_local_proxy).await;
+    app.sign_up("alice@example.com").await;
+    app.sign_up("bob@example.com").await;
+    for _ in 0..5 {
+        assert_refused(&log_in_as(&app, "198.51.100.7", "alice@example.com", WRONG).await);
+    }
+    assert_throttled(&log_in_as(&app, "198.51.100.7", "alice@example.com", PASSWORD).await);
+
+    // The victim, from elsewhere, is not locked out.
+    assert_logged_in(&log_in_as(&app, "203.0.113.5", "alice@example.com", PASSWORD).await);
+    // The same address may still use another account.
+    assert_logged_in(&log_in_as(&app, "198.51.100.7", "bob@example.com", PASSWORD).await);
+}
+
+async fn failures_across_accounts_are_limited_per_address(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |settings| {
+        behind_local_proxy(settings);
+        settings.login_limits.per_address = 6;
+    })
+    .await;
+    app.sign_up("alice@example.com").await;
+    // Unknown accounts count like known ones, so the 429 reveals nothing.
+    for n in 0..6 {
+        let email = format!("guess{n}@example.com");
+        assert_refused(&log_in_as(&app, "198.51.100.7", &email, WRONG).await);
+    }
+
+    let throttled = log_in_as(&app, "198.51.100.7", "alice@example.com", PASSWORD).await;
+    assert_eq!(assert_throttled(&throttled), 900);
+    assert_logged_in(&log_in_as(&app, "198.51.100.8", "alice@example.com", PASSWORD).await);
+}
+
+async fn x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.sign_up("alice@example.com").await;
+    for n in 0..5 {
+        let spoofed = format!("198.51.100.{n}");
+        assert_refused(&log_in_as(&app, &spoofed, "alice@example.com", WRONG).await);
+    }
+
+    assert_throttled(&log_in_as(&app, "203.0.113.99", "alice@example.com", WRONG).await);
+}
+
+async fn behind_a_trusted_proxy_the_first_untrusted_address_from_the_right_is_the_client(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.trusted_proxies =
+            TrustedProxies::parse("127.0.0.1, 10.0.0.0/8").expect("a proxy list");
+    })
+    .await;
+    app.sign_up("alice@example.com").await;
+    // What the client itself put in the header (left) changes nothing.
+    for n in 0..5 {
+        let chain = format!("192.0.2.{n}, 198.51.100.7, 10.1.2.3");
+        assert_refused(&log_in_as(&app, &chain, "alice@example.com", WRONG).await);
+    }
+
+    assert_throttled(&log_in_as(&app, "198.51.100.7", "alice@example.com", PASSWORD).await);
+    // Naming the throttled address on the left does not borrow its count.
+    let other_client = "198.51.100.7, 203.0.113.1, 10.9.9.9";
+    assert_logged_in(&log_in_as(&app, other_client, "alice@example.com", PASSWORD).await);
+}
+
+async fn parallel_guesses_cannot_pass_the_limit_together(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.sign_up("alice@example.com").await;
+
+    let answers = join_all((0..20).map(|_| log_in(&app, "alice@example.com", WRONG))).await;
+
+    let refused = answers
+        .iter()
+        .filter(|r| r.status == StatusCode::FORBIDDEN)
+        .count();
+    let throttled = answers
+        .iter()
+        .filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((refused, throttled), (5, 15));
+}
+
+async fn a_throttled_login_costs_no_password_hash(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.bcrypt_cost = 13;
+        settings.login_limits.per_account = 1;
+    })
+    .await;
+
+    let started = Instant::now();
+    assert_refused(&log_in(&app, "alice@example.com", WRONG).await);
+    let hashed = started.elapsed();
+    let started = Instant::now();
+    assert_throttled(&log_in(&app, "alice@example.com", WRONG).await);
+    let throttled = started.elapsed();
+
+    assert!(
+        hashed > Duration::from_millis(100) && throttled < hashed / 3,
+        "a verified guess took {hashed:?}, a throttled one {throttled:?}"
+    );
+}
+
+pub fn tests() -> Vec<Trial> {
+    backend_tests![
+        five_failures_on_an_account_get_429_with_retry_after_until_the_window_passes,
+        a_successful_login_resets_the_count_for_that_account,
+        other_accounts_and_other_addresses_are_not_throttled,
+        failures_across_accounts_are_limited_per_address,
+        x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy,
+        behind_a_trusted_proxy_the_first_untrusted_address_from_the_right_is_the_client,
+        parallel_guesses_cannot_pass_the_limit_together,
+        a_throttled_login_costs_no_password_hash,
+    ]
+}
