@@ -168,8 +168,12 @@ impl TestDatabase {
         }
     }
 
-    /// Drops a PostgreSQL test database now, connections and all.
-    pub fn drop_now(&self) {
+}
+
+impl Drop for TestDatabase {
+    /// Drops a PostgreSQL test database. FORCE, because the stopped server's
+    /// pool may not have closed its connections yet.
+    fn drop(&mut self) {
         if let Self::Postgres {
             admin_url, name, ..
         } = self
@@ -177,12 +181,6 @@ impl TestDatabase {
         {
             let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
         }
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        self.drop_now();
     }
 }
 
