@@ -180,3 +180,31 @@ fn retarget(schema: &mut RefOr<Schema>, from: &str, to: &str) -> usize {
         _ => 0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use utoipa::OpenApi as _;
+
+    use super::*;
+    use crate::routes::docs::ApiDoc;
+
+    #[test]
+    fn the_flat_shape_leaves_the_generated_document_as_it_is() {
+        let mut document = ApiDoc::openapi();
+        describe(&PostShape::Flat, &mut document).unwrap();
+        assert_eq!(
+            document.to_json().unwrap(),
+            ApiDoc::openapi().to_json().unwrap()
+        );
+    }
+
+    #[test]
+    fn a_document_without_the_post_routes_cannot_be_made_to_describe_the_course() {
+        let mut document = ApiDoc::openapi();
+        document.paths.paths.remove("/posts/{id}");
+        let Err(error) = describe(&PostShape::Course, &mut document) else {
+            panic!("describing the course without /posts/{{id}} succeeded");
+        };
+        assert!(error.contains("/posts/{id}"), "{error}");
+    }
+}
