@@ -81,11 +81,44 @@ function checkUser(u) {
 }
 """
 
+HELPERS["postShape"] = r"""
+// The shape the server answers posts in: its POST_SHAPE, given to the run as
+// the post_shape variable ('flat' when unset, as the server's default).
+function postShape() {
+    return pm.variables.get('post_shape') || 'flat';
+}
+"""
+
+HELPERS["postOf"] = r"""
+// The post inside an answer of GET /posts or /posts/{id}: the answer itself in
+// the flat shape, its "Post" in the course's {"Post": ..., "votes": n}.
+function postOf(answer) {
+    return postShape() === 'course' ? (answer || {}).Post : answer;
+}
+"""
+
 HELPERS["checkPost"] = r"""
-function checkPost(p) {
-    pm.expect(p, 'post').to.be.an('object');
-    pm.expect(Object.keys(p).sort(), 'post keys (flat Post shape)').to.eql(
-        ['content', 'created_at', 'id', 'owner', 'owner_id', 'published', 'title', 'votes']);
+// Checks a post answer's shape and field types; returns its fields as one flat
+// object (votes included when the answer has them). `read`: an answer of
+// GET /posts (each item) or GET /posts/{id}; otherwise of POST or PUT. Flat:
+// every answer is the flat Post. Course: reads are {"Post": Post, "votes": n},
+// writes the course's Post alone, keys in the course's order, no votes.
+function checkPost(answer, read) {
+    pm.expect(answer, 'post answer').to.be.an('object');
+    let p = answer;
+    if (postShape() === 'course') {
+        if (read) {
+            pm.expect(Object.keys(answer), 'keys of the course PostOut').to.eql(['Post', 'votes']);
+            pm.expect(answer.Post, 'PostOut.Post').to.be.an('object');
+            p = answer.Post;
+        }
+        pm.expect(Object.keys(p), 'keys of the course Post, in its order').to.eql(
+            ['title', 'content', 'published', 'id', 'created_at', 'owner_id', 'owner']);
+        p = Object.assign({}, p, read ? { votes: answer.votes } : {});
+    } else {
+        pm.expect(Object.keys(p).sort(), 'post keys (flat Post shape)').to.eql(
+            ['content', 'created_at', 'id', 'owner', 'owner_id', 'published', 'title', 'votes']);
+    }
     pm.expect(Number.isInteger(p.id) && p.id > 0, 'post.id is a positive integer').to.be.true;
     pm.expect(p.title, 'post.title').to.be.a('string');
     pm.expect(p.content, 'post.content').to.be.a('string');
@@ -94,17 +127,24 @@ function checkPost(p) {
     pm.expect(Number.isInteger(p.owner_id), 'post.owner_id is an integer').to.be.true;
     checkUser(p.owner);
     pm.expect(p.owner.id, 'post.owner.id equals post.owner_id').to.eql(p.owner_id);
-    pm.expect(Number.isInteger(p.votes) && p.votes >= 0, 'post.votes is a non-negative integer').to.be.true;
+    if ('votes' in p) {
+        pm.expect(Number.isInteger(p.votes) && p.votes >= 0, 'votes is a non-negative integer').to.be.true;
+    }
+    return p;
 }
 """
 
 HELPERS["expectPost"] = r"""
-// Checks every field of the flat Post shape against the expected values.
-function expectPost(p, exp) {
-    pm.test('body is a flat Post (id, title, content, published, created_at, owner_id, owner, votes)', () => checkPost(p));
+// Checks a post answer's shape (see checkPost), then its fields against the
+// expected values; `votes` only where the shape answers them.
+function expectPost(answer, read, exp) {
+    const shape = postShape() === 'course' ? (read ? "the course's PostOut {Post, votes}" : "the course's Post (no votes)")
+        : 'a flat Post (id, title, content, published, created_at, owner_id, owner, votes)';
+    pm.test('body is ' + shape, () => checkPost(answer, read));
     pm.test('post fields have the expected values', () => {
+        const p = checkPost(answer, read);
         for (const key of ['id', 'title', 'content', 'published', 'created_at', 'owner_id', 'votes']) {
-            if (exp[key] !== undefined) pm.expect(p[key], 'post.' + key).to.eql(exp[key]);
+            if (exp[key] !== undefined && (key !== 'votes' || 'votes' in p)) pm.expect(p[key], 'post.' + key).to.eql(exp[key]);
         }
         if (exp.owner_email !== undefined) pm.expect(p.owner.email, 'post.owner.email').to.eql(exp.owner_email);
     });
@@ -182,8 +222,9 @@ function expectToken(userIdVar) {
 # helpers used by other helpers
 DEPS = {
     "checkUser": ["TS"],
-    "checkPost": ["checkUser", "TS"],
-    "expectPost": ["checkPost"],
+    "postOf": ["postShape"],
+    "checkPost": ["postShape", "checkUser", "TS"],
+    "expectPost": ["postShape", "checkPost"],
     "expectToken": ["decodeJwtPart"],
 }
 ORDER = list(HELPERS.keys())
@@ -302,7 +343,7 @@ def req(name, method, path, tests, *, query=None, token=None, json_body=None, ra
 
 
 def created_post_tests(title, content, published, owner, saves, *, secrets=True, owner_email=True):
-    """The test script of a 201 post creation: the flat Post shape with these
+    """The test script of a 201 post creation: a post in the run's shape with these
     fields, then `saves` (environment name -> post field) stored for later requests.
     `title` is a JavaScript expression; the run suffix makes titles unique."""
     lines = ["expectStatus(201);", "expectJson();"]
@@ -310,7 +351,7 @@ def created_post_tests(title, content, published, owner, saves, *, secrets=True,
         lines.append("expectNoSecrets();")
     lines += [
         "const post = bodyJson();",
-        "expectPost(post, {",
+        "expectPost(post, false, {",
         f"    title: {title},",
         f"    content: '{content}',",
         f"    published: {'true' if published else 'false'},",
@@ -488,7 +529,7 @@ expectJson();
 pm.test('body is an array of Posts', () => {
     const body = pm.response.json();
     pm.expect(body).to.be.an('array');
-    body.forEach(checkPost);
+    body.forEach((p) => checkPost(p, true));
 });
 """, token="minted_token", pre=MINT_JWT + r"""
 // Same claims and key as the expired token, but exp five minutes ahead: proves the
@@ -505,12 +546,12 @@ expectNoSecrets();
 const body = bodyJson();
 pm.test('body is an array of exactly 2 Posts', () => {
     pm.expect(body).to.be.an('array').with.lengthOf(2);
-    body.forEach(checkPost);
+    body.forEach((p) => checkPost(p, true));
 });
 pm.test('newest first', () => {
-    pm.expect(Date.parse(body[0].created_at)).to.be.at.least(Date.parse(body[1].created_at));
+    pm.expect(Date.parse(postOf(body[0]).created_at)).to.be.at.least(Date.parse(postOf(body[1]).created_at));
 });
-if (Array.isArray(body)) pm.environment.set('page_ids', JSON.stringify(body.map((p) => p.id)));
+if (Array.isArray(body)) pm.environment.set('page_ids', JSON.stringify(body.map((p) => postOf(p).id)));
 """, token="alice_token", query=[("limit", "2"), ("skip", "0")]),
     req("List posts with limit=1&skip=1, trailing slash (200)", "GET", "/posts/", r"""
 expectStatus(200);
@@ -518,10 +559,10 @@ expectJson();
 const body = bodyJson();
 pm.test('body is an array of exactly 1 Post', () => {
     pm.expect(body).to.be.an('array').with.lengthOf(1);
-    body.forEach(checkPost);
+    body.forEach((p) => checkPost(p, true));
 });
 pm.test('skip=1 gives the second post of the previous page', () => {
-    pm.expect(body[0].id).to.eql(JSON.parse(pm.environment.get('page_ids'))[1]);
+    pm.expect(postOf(body[0]).id).to.eql(JSON.parse(pm.environment.get('page_ids'))[1]);
 });
 """, token="alice_token", query=[("limit", "1"), ("skip", "1")]),
     req("Search for a literal % (200, only titles containing %)", "GET", "/posts", r"""
@@ -530,13 +571,13 @@ expectJson();
 const body = bodyJson();
 pm.test('body is an array of Posts', () => {
     pm.expect(body).to.be.an('array').that.is.not.empty;
-    body.forEach(checkPost);
+    body.forEach((p) => checkPost(p, true));
 });
 pm.test('every title contains a literal %', () => {
-    body.forEach((p) => pm.expect(p.title, 'title').to.include('%'));
+    body.forEach((p) => pm.expect(postOf(p).title, 'title').to.include('%'));
 });
 pm.test('finds the % post and not the others of this run', () => {
-    const ids = body.map((p) => p.id);
+    const ids = body.map((p) => postOf(p).id);
     pm.expect(ids).to.include(parseInt(pm.environment.get('percent_post_id'), 10));
     pm.expect(ids).to.not.include(parseInt(pm.environment.get('alice_post_id'), 10));
     pm.expect(ids).to.not.include(parseInt(pm.environment.get('alice_draft_id'), 10));
@@ -549,8 +590,8 @@ expectJson();
 const body = bodyJson();
 pm.test('exactly alice\'s first post is found', () => {
     pm.expect(body).to.be.an('array').with.lengthOf(1);
-    checkPost(body[0]);
-    pm.expect(body[0].id).to.eql(parseInt(pm.environment.get('alice_post_id'), 10));
+    checkPost(body[0], true);
+    pm.expect(postOf(body[0]).id).to.eql(parseInt(pm.environment.get('alice_post_id'), 10));
 });
 """, token="alice_token", query=[("search", "{{search_ci}}")], pre=r"""
 // "ALICE'S FIRST POST <SUFFIX>": upper case, with a quote and spaces.
@@ -560,7 +601,7 @@ pm.variables.set('search_ci', encodeURIComponent(('Alice\'s first post ' + pm.en
 expectStatus(200);
 expectJson();
 expectNoSecrets();
-expectPost(bodyJson(), {
+expectPost(bodyJson(), true, {
     id: parseInt(pm.environment.get('alice_post_id'), 10),
     title: 'Alice\'s first post ' + pm.environment.get('run_suffix'),
     content: 'Hello from alice',
@@ -584,7 +625,7 @@ expect422('path');
 expectStatus(200);
 expectJson();
 expectNoSecrets();
-expectPost(bodyJson(), {
+expectPost(bodyJson(), false, {
     id: parseInt(pm.environment.get('alice_draft_id'), 10),
     title: 'Alice draft, now published ' + pm.environment.get('run_suffix'),
     content: 'ready now',
@@ -608,7 +649,7 @@ expectDetail('post with id: ' + pm.variables.get('missing_id') + ' does not exis
     req("Bob's post is unchanged after alice's attempt (200)", "GET", "/posts/{{bob_post_id}}", r"""
 expectStatus(200);
 expectJson();
-expectPost(bodyJson(), {
+expectPost(bodyJson(), true, {
     id: parseInt(pm.environment.get('bob_post_id'), 10),
     title: 'Bob post ' + pm.environment.get('run_suffix'),
     content: 'Hello from bob',
@@ -648,7 +689,7 @@ expectDetailString();
     req("The post now shows votes = 1 (200)", "GET", "/posts/{{alice_post_id}}", r"""
 expectStatus(200);
 expectJson();
-expectPost(bodyJson(), {
+expectPost(bodyJson(), true, {
     id: parseInt(pm.environment.get('alice_post_id'), 10),
     title: 'Alice\'s first post ' + pm.environment.get('run_suffix'),
     content: 'Hello from alice',
@@ -678,7 +719,7 @@ expectDetail('Vote does not exist');
     req("The post shows votes = 0 again (200)", "GET", "/posts/{{alice_post_id}}", r"""
 expectStatus(200);
 expectJson();
-expectPost(bodyJson(), {
+expectPost(bodyJson(), true, {
     id: parseInt(pm.environment.get('alice_post_id'), 10),
     owner_id: parseInt(pm.environment.get('alice_id'), 10),
     votes: 0,
@@ -760,7 +801,10 @@ collection = {
             "The first request picks a random run suffix for the e-mail addresses, so the "
             "collection can be run again against the same database. The expired-token and "
             "self-minted-token requests sign JWTs with the environment's secret_key, which must "
-            "equal the server's SECRET_KEY."
+            "equal the server's SECRET_KEY.\n\n"
+            "The post assertions follow the environment's post_shape: flat (the default) for a "
+            "server with POST_SHAPE unset or flat, course for one started with POST_SHAPE=course "
+            "(--env-var post_shape=course)."
         ),
         "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json",
     },
@@ -776,6 +820,7 @@ env_values = [
     ("base_url", "http://127.0.0.1:8000", "default"),
     ("secret_key", "postman-collection-secret-key-0123456789abcdef", "secret"),
     ("algorithm", "HS256", "default"),
+    ("post_shape", "flat", "default"),
 ]
 for k in ["run_suffix", "alice_email", "bob_email", "bob_signup_email", "alice_id", "alice_created_at", "bob_id",
           "alice_token", "bob_token", "expired_token", "minted_token", "alice_post_id", "alice_post_created_at",

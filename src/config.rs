@@ -182,6 +182,30 @@ pub struct ClientLimits {
     pub listen_backlog: u32,
 }
 
+/// `POST_SHAPE`: how the post routes answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PostShape {
+    /// One flat post, with `owner` and `votes`, from every post route.
+    #[default]
+    Flat,
+    /// The course's response models: `{"Post": {...}, "votes": n}` from list
+    /// and get, its `Post` without `votes` from create and update.
+    Course,
+}
+
+impl PostShape {
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        match raw.trim() {
+            "flat" => Ok(Self::Flat),
+            "course" => Ok(Self::Course),
+            other => Err(ConfigError::new(
+                "POST_SHAPE",
+                format!("{other:?} is not a post shape; use flat or course"),
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub database_url: DatabaseUrl,
@@ -199,6 +223,7 @@ pub struct Settings {
     pub host: String,
     pub port: u16,
     pub cors_origins: CorsOrigins,
+    pub post_shape: PostShape,
     /// HTTP worker threads; `None` lets actix pick one per core.
     pub workers: Option<usize>,
     pub login_limits: LoginLimits,
@@ -303,6 +328,11 @@ impl Settings {
             host: var("HOST").map_or_else(|| "127.0.0.1".to_owned(), |h| h.trim().to_owned()),
             port: parse_number(&var, "PORT", 8000, 0..=u16::MAX)?,
             cors_origins,
+            post_shape: var("POST_SHAPE")
+                .as_deref()
+                .map(PostShape::parse)
+                .transpose()?
+                .unwrap_or_default(),
             workers: None,
             login_limits,
             trusted_proxies,
@@ -399,6 +429,7 @@ mod tests {
                 listen_backlog: 1024,
             }
         );
+        assert_eq!(settings.post_shape, PostShape::Flat);
         assert!(settings.secret_key.is_generated());
         assert_eq!(settings.warnings().len(), 1);
     }
@@ -465,6 +496,25 @@ mod tests {
             assert_eq!(
                 settings(&[("ALGORITHM", bad)]).unwrap_err().name,
                 "ALGORITHM",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_post_shape_is_flat_or_course() {
+        assert_eq!(
+            settings(&[("POST_SHAPE", "flat")]).unwrap().post_shape,
+            PostShape::Flat
+        );
+        assert_eq!(
+            settings(&[("POST_SHAPE", " course ")]).unwrap().post_shape,
+            PostShape::Course
+        );
+        for bad in ["Course", "nested", "1"] {
+            assert_eq!(
+                settings(&[("POST_SHAPE", bad)]).unwrap_err().name,
+                "POST_SHAPE",
                 "{bad}"
             );
         }

@@ -14,7 +14,7 @@ use actix_web::{App, HttpServer, Resource, Route, guard};
 
 use crate::auth::{LoginThrottle, PasswordHasher, TokenService, require_bearer_token};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{ConfigError, CorsOrigins, Settings, TrustedProxies};
+use crate::config::{ConfigError, CorsOrigins, PostShape, Settings, TrustedProxies};
 use crate::db::DbPool;
 use crate::db::pool::{DatabaseSetupError, connect_and_migrate};
 use crate::extract::{BodyReadTimeout, MAX_BODY_BYTES, path_config};
@@ -44,6 +44,7 @@ pub struct AppState {
     pub hasher: web::Data<PasswordHasher>,
     pub openapi: web::Data<docs::OpenApiJson>,
     pub swagger: web::Data<Arc<utoipa_swagger_ui::Config<'static>>>,
+    pub post_shape: web::Data<PostShape>,
     pub cors_origins: CorsOrigins,
     pub throttle: web::Data<LoginThrottle>,
     pub trusted_proxies: web::Data<TrustedProxies>,
@@ -71,13 +72,15 @@ impl AppState {
             clock,
         )
         .map_err(setup("JWT keys"))?;
-        let openapi = docs::OpenApiJson::render().map_err(setup("the OpenAPI document"))?;
+        let openapi = docs::OpenApiJson::render(&settings.post_shape)
+            .map_err(setup("the OpenAPI document"))?;
         Ok(Self {
             pool: web::Data::new(pool),
             tokens: web::Data::new(tokens),
             hasher: web::Data::new(hasher),
             openapi: web::Data::new(openapi),
             swagger: web::Data::new(docs::swagger_config()),
+            post_shape: web::Data::new(settings.post_shape),
             cors_origins: settings.cors_origins.clone(),
             throttle: web::Data::new(throttle),
             trusted_proxies: web::Data::new(settings.trusted_proxies.clone()),
@@ -113,6 +116,7 @@ pub fn build_app(
         .app_data(state.hasher)
         .app_data(state.openapi)
         .app_data(state.swagger)
+        .app_data(state.post_shape)
         .app_data(state.throttle)
         .app_data(state.trusted_proxies)
         .app_data(state.body_read_timeout)

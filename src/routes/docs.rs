@@ -11,8 +11,9 @@ use utoipa::openapi::security::{
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::Config;
 
+use crate::config::PostShape;
 use crate::error::AppError;
-use crate::routes::{login, posts, root, users, votes};
+use crate::routes::{login, post_shape, posts, root, users, votes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -71,15 +72,18 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// The document as served at `/openapi.json`, rendered once at start-up.
-/// Shared bytes, so serving it copies nothing.
+/// The document as served at `/openapi.json`, rendered once at start-up for
+/// the post shape the server answers. Shared bytes, so serving it copies nothing.
 pub struct OpenApiJson(pub web::Bytes);
 
 impl OpenApiJson {
-    pub fn render() -> Result<Self, serde_json::Error> {
-        ApiDoc::openapi()
+    pub fn render(shape: &PostShape) -> Result<Self, String> {
+        let mut document = ApiDoc::openapi();
+        post_shape::describe(shape, &mut document)?;
+        document
             .to_pretty_json()
             .map(|json| Self(json.into()))
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod docs;
 pub mod login;
+pub mod post_shape;
 pub mod posts;
 pub mod root;
 pub mod users;

@@ -9,10 +9,12 @@ use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::CurrentUser;
+use crate::config::PostShape;
 use crate::db::models::{NewPost, PostChanges, PostWithVotes};
 use crate::db::{self, DbConnection, DbPool, write_transaction};
 use crate::error::{AppError, FieldError};
 use crate::extract::{ValidJson, last_value, query_pairs};
+use crate::routes::post_shape::PostBody;
 use crate::routes::users::UserOut;
 use crate::routes::{ErrorBody, ValidationErrorBody, row_id, utc_timestamp};
 use crate::validation::{BodyFields, FromJsonBody, check_chars, check_range};
@@ -202,6 +204,7 @@ fn check_owner(conn: &mut DbConnection, id: i32, caller: CurrentUser) -> Result<
 )]
 pub async fn list_posts(
     pool: web::Data<DbPool>,
+    shape: web::Data<PostShape>,
     query: ListPostsQuery,
 ) -> Result<HttpResponse, AppError> {
     let posts = db::run(&pool, move |conn| {
@@ -213,7 +216,11 @@ pub async fn list_posts(
         )?)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(posts.into_iter().map(PostOut::from).collect::<Vec<_>>()))
+    let posts: Vec<PostBody> = posts
+        .into_iter()
+        .map(|post| PostBody::read(&shape, post))
+        .collect();
+    Ok(HttpResponse::Ok().json(posts))
 }
 
 /// One post, with its owner and votes.
@@ -232,11 +239,13 @@ pub async fn list_posts(
 )]
 pub async fn get_post(
     pool: web::Data<DbPool>,
+    shape: web::Data<PostShape>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let id = row_id(id, not_found_to_read)?;
     let post = db::run(&pool, move |conn| Ok(db::posts::find_with_votes(conn, id)?)).await?;
-    Ok(HttpResponse::Ok().json(PostOut::from(post.ok_or_else(|| not_found_to_read(id))?)))
+    let post = post.ok_or_else(|| not_found_to_read(id))?;
+    Ok(HttpResponse::Ok().json(PostBody::read(&shape, post)))
 }
 
 /// Create a post owned by the caller.
@@ -254,6 +263,7 @@ pub async fn get_post(
 )]
 pub async fn create_post(
     pool: web::Data<DbPool>,
+    shape: web::Data<PostShape>,
     caller: CurrentUser,
     ValidJson(input): ValidJson<PostIn>,
 ) -> Result<HttpResponse, AppError> {
@@ -269,7 +279,7 @@ pub async fn create_post(
         db::posts::find_with_votes(conn, id)?.ok_or_else(|| not_found_to_read(id))
     })
     .await?;
-    Ok(HttpResponse::Created().json(PostOut::from(post)))
+    Ok(HttpResponse::Created().json(PostBody::written(&shape, post)))
 }
 
 /// Replace a post of the caller's.
@@ -290,6 +300,7 @@ pub async fn create_post(
 )]
 pub async fn update_post(
     pool: web::Data<DbPool>,
+    shape: web::Data<PostShape>,
     caller: CurrentUser,
     id: web::Path<i64>,
     ValidJson(input): ValidJson<PostIn>,
@@ -311,7 +322,7 @@ pub async fn update_post(
         })
     })
     .await?;
-    Ok(HttpResponse::Ok().json(PostOut::from(post)))
+    Ok(HttpResponse::Ok().json(PostBody::written(&shape, post)))
 }
 
 /// Delete a post of the caller's, with its votes.

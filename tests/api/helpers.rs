@@ -167,7 +167,6 @@ impl TestDatabase {
             Self::Sqlite { url, .. } | Self::Postgres { url, .. } => url,
         }
     }
-
 }
 
 impl Drop for TestDatabase {

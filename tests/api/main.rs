@@ -7,6 +7,7 @@
 
 mod helpers;
 
+mod course_shape;
 mod database;
 mod health_and_errors;
 mod limits;
@@ -24,6 +25,7 @@ mod votes;
 fn main() -> std::process::ExitCode {
     let arguments = libtest_mimic::Arguments::from_args();
     let trials = [
+        course_shape::tests(),
         database::tests(),
         health_and_errors::tests(),
         limits::tests(),

@@ -87,6 +87,12 @@ fn a_bad_port_stops_start_up() {
     }
 }
 
+fn a_post_shape_other_than_flat_or_course_stops_start_up() {
+    for bad in ["nested", "Course", "fastapi"] {
+        assert_fails_with_one_line_naming(&[("POST_SHAPE", bad)], "POST_SHAPE");
+    }
+}
+
 fn a_port_already_in_use_stops_start_up() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
     let port = taken.local_addr().expect("its address").port().to_string();
@@ -268,6 +274,7 @@ pub fn tests() -> Vec<Trial> {
         an_unsupported_algorithm_stops_start_up_with_one_line,
         a_token_lifetime_that_is_not_a_positive_integer_stops_start_up,
         a_bad_port_stops_start_up,
+        a_post_shape_other_than_flat_or_course_stops_start_up,
         a_port_already_in_use_stops_start_up,
         an_unreachable_postgres_stops_start_up_within_seconds,
         a_sqlite_file_in_a_missing_directory_stops_start_up,
