@@ -8,6 +8,8 @@
 //! - [`routes`]: one module of handlers per resource.
 //! - [`error`]: the one error type, with FastAPI's 422 items; [`validation`]:
 //!   pydantic-style field checks; [`extract`]: reading bodies, queries, paths.
+//! - [`logging`], [`request_id`], [`metrics`]: what operators see: log lines,
+//!   `X-Request-ID`, and Prometheus metrics on `METRICS_ADDR`.
 
 pub mod auth;
 pub mod clock;
@@ -16,6 +18,8 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod logging;
+pub mod metrics;
+pub mod request_id;
 pub mod routes;
 pub mod schema;
 pub mod startup;

@@ -176,7 +176,7 @@ where
 {
     let pool = pool.clone();
     web::block(move || {
-        let mut conn = pool.get()?;
+        let mut conn = crate::metrics::waiting_for_connection(|| pool.get())?;
         query(&mut conn)
     })
     .await?

@@ -200,6 +200,8 @@ pub fn test_settings(database_url: DatabaseUrl) -> Settings {
 
 pub struct TestApp {
     pub address: String,
+    /// `http://127.0.0.1:<port>` of `/metrics`, when the test set `metrics_addr`.
+    pub metrics_address: Option<String>,
     /// The clock the server issues and checks tokens by; see [`TestApp::advance_clock`].
     pub clock: Arc<ManualClock>,
     client: awc::Client,
@@ -244,6 +246,9 @@ impl TestApp {
             .await
             .expect("the test app starts");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let metrics_address = app
+            .metrics_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
         let server = app.handle();
         actix_web::rt::spawn(app.run_until_stopped());
         // Redirects are not followed: the contract has none, so one must show.
@@ -253,6 +258,7 @@ impl TestApp {
             .finish();
         Self {
             address,
+            metrics_address,
             clock,
             client,
             server,

@@ -10,7 +10,11 @@ mod helpers;
 mod database;
 mod health_and_errors;
 mod login;
+mod metrics;
 mod posts;
+mod request_ids;
+mod rotation;
+mod shutdown;
 mod startup;
 mod tokens;
 mod users;
@@ -22,7 +26,11 @@ fn main() -> std::process::ExitCode {
         database::tests(),
         health_and_errors::tests(),
         login::tests(),
+        metrics::tests(),
         posts::tests(),
+        request_ids::tests(),
+        rotation::tests(),
+        shutdown::tests(),
         startup::tests(),
         tokens::tests(),
         users::tests(),
