@@ -4,6 +4,7 @@
 //! with one line naming the variable.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -215,6 +216,10 @@ pub struct Settings {
     /// (`DATABASE_POOL_TIMEOUT_SECONDS`).
     pub pool_timeout: Duration,
     pub secret_key: SecretKey,
+    /// Old keys still accepted when verifying tokens, never used to sign
+    /// (`SECRET_KEY_PREVIOUS`, comma-separated), so a key can be rotated
+    /// without logging everyone out.
+    pub previous_secret_keys: Vec<SecretKey>,
     pub algorithm: Algorithm,
     /// Lifetime of an access token (`ACCESS_TOKEN_EXPIRE_MINUTES`). Tests may
     /// set it below a minute; the environment only takes whole minutes.
@@ -230,6 +235,11 @@ pub struct Settings {
     /// Proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
     pub trusted_proxies: TrustedProxies,
     pub client_limits: ClientLimits,
+    /// How long a stopping server lets in-flight requests finish
+    /// (`SHUTDOWN_TIMEOUT_SECONDS`).
+    pub shutdown_timeout: Duration,
+    /// Where `/metrics` is served (`METRICS_ADDR`); `None`: nowhere.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -270,6 +280,13 @@ impl Settings {
             Some(value) => SecretKey::new(&value),
             None => SecretKey::random()?,
         };
+        let previous_secret_keys = lookup("SECRET_KEY_PREVIOUS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|key| !key.is_empty())
+            .map(SecretKey::new)
+            .collect();
         let algorithm = match var("ALGORITHM").as_deref().map(str::trim) {
             None | Some("HS256") => Algorithm::HS256,
             Some("HS384") => Algorithm::HS384,
@@ -311,6 +328,16 @@ impl Settings {
             keep_alive: seconds("KEEP_ALIVE_SECONDS", 5, 0..=3_600)?,
             listen_backlog: parse_number(&var, "LISTEN_BACKLOG", 1024, 1..=65_535)?,
         };
+        let metrics_addr = var("METRICS_ADDR")
+            .map(|raw| {
+                raw.trim().parse::<SocketAddr>().map_err(|_| {
+                    ConfigError::new(
+                        "METRICS_ADDR",
+                        format!("{raw:?} is not an address like 127.0.0.1:9100"),
+                    )
+                })
+            })
+            .transpose()?;
 
         Ok(Self {
             database_url,
@@ -322,6 +349,7 @@ impl Settings {
                 1..=600,
             )?),
             secret_key,
+            previous_secret_keys,
             algorithm,
             token_ttl,
             bcrypt_cost: parse_number(&var, "BCRYPT_COST", bcrypt::DEFAULT_COST, 4..=31)?,
@@ -337,6 +365,13 @@ impl Settings {
             login_limits,
             trusted_proxies,
             client_limits,
+            shutdown_timeout: Duration::from_secs(parse_number(
+                &var,
+                "SHUTDOWN_TIMEOUT_SECONDS",
+                10,
+                0..=3600,
+            )?),
+            metrics_addr,
         })
     }
 
@@ -473,6 +508,52 @@ mod tests {
             b"super-secret-value-that-is-long-enough"
         );
         assert!(settings.warnings().is_empty());
+    }
+
+    #[test]
+    fn previous_secret_keys_are_a_comma_separated_list_that_never_prints() {
+        let rotating = settings(&[(
+            "SECRET_KEY_PREVIOUS",
+            " old-key-one-that-is-long-enough , ,old-key-two",
+        )])
+        .unwrap();
+        let keys: Vec<&[u8]> = rotating
+            .previous_secret_keys
+            .iter()
+            .map(SecretKey::as_bytes)
+            .collect();
+        assert_eq!(
+            keys,
+            [&b"old-key-one-that-is-long-enough"[..], &b"old-key-two"[..]]
+        );
+        assert!(!format!("{rotating:?}").contains("old-key"));
+        assert!(settings(&[]).unwrap().previous_secret_keys.is_empty());
+    }
+
+    #[test]
+    fn the_drain_time_and_the_metrics_address_are_checked() {
+        let defaults = settings(&[]).unwrap();
+        assert_eq!(defaults.shutdown_timeout, Duration::from_secs(10));
+        assert_eq!(defaults.metrics_addr, None);
+        let set = settings(&[
+            ("SHUTDOWN_TIMEOUT_SECONDS", "25"),
+            ("METRICS_ADDR", "127.0.0.1:9100"),
+        ])
+        .unwrap();
+        assert_eq!(set.shutdown_timeout, Duration::from_secs(25));
+        assert_eq!(set.metrics_addr, Some("127.0.0.1:9100".parse().unwrap()));
+        for (name, bad) in [
+            ("SHUTDOWN_TIMEOUT_SECONDS", "-1"),
+            ("SHUTDOWN_TIMEOUT_SECONDS", "soon"),
+            ("METRICS_ADDR", "9100"),
+            ("METRICS_ADDR", "localhost:9100"),
+        ] {
+            assert_eq!(
+                settings(&[(name, bad)]).unwrap_err().name,
+                name,
+                "{name}={bad}"
+            );
+        }
     }
 
     #[test]

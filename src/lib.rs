@@ -9,6 +9,8 @@
 //! - [`error`]: the one error type, with FastAPI's 422 items; [`validation`]:
 //!   pydantic-style field checks; [`extract`]: reading bodies, queries, paths.
 //! - [`client_addr`]: the client's address, through trusted proxies.
+//! - [`logging`], [`request_id`], [`metrics`]: what operators see: log lines,
+//!   `X-Request-ID`, and Prometheus metrics on `METRICS_ADDR`.
 
 pub mod auth;
 pub mod client_addr;
@@ -18,6 +20,8 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod logging;
+pub mod metrics;
+pub mod request_id;
 pub mod routes;
 pub mod schema;
 pub mod startup;

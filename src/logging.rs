@@ -1,5 +1,6 @@
 //! Log output in uvicorn's shape (`INFO:     message`), and the access line
-//! written for every request.
+//! written for every request. Warnings, errors and 5xx access lines written
+//! while a request is handled end with its `request_id=`.
 
 use std::io::Write;
 
@@ -7,6 +8,8 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Version;
 use actix_web::middleware::Next;
+
+use crate::request_id::RequestId;
 
 /// Installs the logger; `RUST_LOG` filters. By default `info`, less actix-server's
 /// own start-up chatter. Safe to call twice.
@@ -19,7 +22,13 @@ pub fn init() {
             log::Level::Warn => "WARNING",
             other => other.as_str(),
         };
-        writeln!(out, "{:<10}{}", format!("{level}:"), record.args())
+        write!(out, "{:<10}{}", format!("{level}:"), record.args())?;
+        if record.level() <= log::Level::Warn
+            && let Some(id) = RequestId::current()
+        {
+            write!(out, " request_id={id}")?;
+        }
+        writeln!(out)
     })
     .try_init();
 }
@@ -47,9 +56,15 @@ pub async fn access_log(
         Ok(response) => response.status(),
         Err(error) => error.as_response_error().status_code(),
     };
+    // Only a server error's line names the request id: the others keep
+    // uvicorn's exact shape.
+    let request_id = match RequestId::current() {
+        Some(id) if status.is_server_error() => format!(" request_id={id}"),
+        _ => String::new(),
+    };
     log::info!(
         target: "postapi::access",
-        "{peer} - \"{request_line}\" {} {}",
+        "{peer} - \"{request_line}\" {} {}{request_id}",
         status.as_u16(),
         status.canonical_reason().unwrap_or("")
     );

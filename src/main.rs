@@ -23,6 +23,7 @@ async fn main() -> ExitCode {
 
     let host = settings.host.clone();
     let database = settings.database_url.to_string();
+    let metrics_address = settings.metrics_addr;
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(error) => {
@@ -34,6 +35,9 @@ async fn main() -> ExitCode {
         "postapi serving {database} on http://{host}:{} (Press CTRL+C to quit)",
         app.port()
     );
+    if let (Some(address), Some(port)) = (metrics_address, app.metrics_port()) {
+        log::info!("postapi metrics at http://{}:{port}/metrics", address.ip());
+    }
     match app.run_until_stopped().await {
         Ok(()) => {
             log::info!("Shutdown complete.");

@@ -19,6 +19,8 @@ use crate::db::DbPool;
 use crate::db::pool::{DatabaseSetupError, connect_and_migrate};
 use crate::extract::{BodyReadTimeout, MAX_BODY_BYTES, path_config};
 use crate::logging::access_log;
+use crate::metrics::record_request;
+use crate::request_id::assign_request_id;
 use crate::routes::{self, docs, login, posts, root, users, votes};
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +73,7 @@ impl AppState {
             settings.token_ttl,
             clock,
         )
+        .and_then(|tokens| tokens.with_previous_keys(&settings.previous_secret_keys))
         .map_err(setup("JWT keys"))?;
         let openapi = docs::OpenApiJson::render(&settings.post_shape)
             .map_err(setup("the OpenAPI document"))?;
@@ -150,11 +153,16 @@ pub fn build_app(
                 .service(resource("").route(web::post().to(votes::vote))),
         )
         .default_service(web::to(routes::not_found))
+        // Inside the path normalisation, so `/posts/` counts as `/posts`.
+        .wrap(from_fn(record_request))
         // Collection routes answer with and without the trailing slash,
         // without a redirect.
         .wrap(NormalizePath::new(TrailingSlash::Trim))
         .wrap(cors(&state.cors_origins))
         .wrap(from_fn(access_log))
+        // Outermost, so every answer (CORS's too) carries the id and every
+        // log line written for the request can name it.
+        .wrap(from_fn(assign_request_id))
 }
 
 /// GET, and HEAD as Starlette adds it to every GET route (load balancers'
@@ -181,10 +189,12 @@ fn cors(origins: &CorsOrigins) -> Cors {
     }
 }
 
-/// A running server bound to its port.
+/// A running server bound to its port, and its `/metrics` server if
+/// `METRICS_ADDR` is set.
 pub struct Application {
     port: u16,
     server: Server,
+    metrics: Option<(Server, u16)>,
 }
 
 impl Application {
@@ -213,11 +223,30 @@ impl Application {
             .map_err(|source| StartupError::Bind { address, source })?
             .port();
         let state = AppState::build(&settings, clock).await?;
+        let metrics = match settings.metrics_addr {
+            None => None,
+            Some(address) => {
+                let handle = crate::metrics::install().map_err(|cause| StartupError::Setup {
+                    what: "metrics",
+                    cause,
+                })?;
+                let served = crate::metrics::serve(address, handle, state.pool.clone()).map_err(
+                    |source| StartupError::Bind {
+                        address: format!("{address} (METRICS_ADDR)"),
+                        source,
+                    },
+                )?;
+                Some(served)
+            }
+        };
 
         let limits = settings.client_limits;
+        // On SIGTERM actix stops accepting at once and gives in-flight
+        // requests the drain time before it closes what is left.
         let mut server = HttpServer::new(move || build_app(state.clone()))
             .client_request_timeout(limits.header_read_timeout)
-            .keep_alive(Some(limits.keep_alive).filter(|ka| !ka.is_zero()));
+            .keep_alive(Some(limits.keep_alive).filter(|ka| !ka.is_zero()))
+            .shutdown_timeout(settings.shutdown_timeout.as_secs());
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
         }
@@ -228,11 +257,20 @@ impl Application {
                 source,
             })?
             .run();
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            metrics,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port `/metrics` is served on, if `METRICS_ADDR` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(_, port)| *port)
     }
 
     /// A handle to stop the server from elsewhere.
@@ -241,8 +279,17 @@ impl Application {
     }
 
     /// Serves until SIGINT or SIGTERM (graceful) or a stop through the handle.
+    /// The metrics server, if any, runs alongside and stops after it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let Some((metrics_server, _)) = self.metrics else {
+            return self.server.await;
+        };
+        let metrics_handle = metrics_server.handle();
+        let metrics_task = actix_web::rt::spawn(metrics_server);
+        let served = self.server.await;
+        metrics_handle.stop(false).await;
+        let _ = metrics_task.await;
+        served
     }
 }
 

@@ -32,6 +32,9 @@ pub struct TokenService {
     algorithm: Algorithm,
     encoding_key: EncodingKey,
     decoding_key: DecodingKey,
+    /// `SECRET_KEY_PREVIOUS`: tried, in order, only when the current key
+    /// finds the signature wrong.
+    previous_decoding_keys: Vec<DecodingKey>,
     validation: Validation,
     ttl: TimeDelta,
     clock: Arc<dyn Clock>,
@@ -56,10 +59,24 @@ impl TokenService {
             algorithm,
             encoding_key: EncodingKey::from_secret(secret.as_bytes())?,
             decoding_key: DecodingKey::from_secret(secret.as_bytes())?,
+            previous_decoding_keys: Vec::new(),
             validation,
             ttl,
             clock,
         })
+    }
+
+    /// Also accepts tokens signed with any of `previous` (but signs with the
+    /// current key only), while a key is being rotated out.
+    pub fn with_previous_keys(
+        mut self,
+        previous: &[SecretKey],
+    ) -> Result<Self, jsonwebtoken::errors::Error> {
+        self.previous_decoding_keys = previous
+            .iter()
+            .map(|key| DecodingKey::from_secret(key.as_bytes()))
+            .collect::<Result<_, _>>()?;
+        Ok(self)
     }
 
     pub fn issue(&self, user_id: i32) -> Result<String, AppError> {
@@ -75,13 +92,13 @@ impl TokenService {
 
     /// The user id a valid, unexpired token speaks for.
     pub fn verify(&self, token: &str) -> Result<i32, AppError> {
-        let claims =
-            jsonwebtoken::decode::<ReceivedClaims>(token, &self.decoding_key, &self.validation)
-                .map_err(|e| {
-                    log::debug!("token refused: {e}");
-                    AppError::invalid_token()
-                })?
-                .claims;
+        let claims = self
+            .decode(token)
+            .map_err(|e| {
+                log::debug!("token refused: {e}");
+                AppError::invalid_token()
+            })?
+            .claims;
         // As in PyJWT, with no leeway: expired from the instant `exp` names,
         // not yet valid before `nbf`.
         let now = self.clock.now().timestamp_micros() as f64 / 1e6;
@@ -92,5 +109,24 @@ impl TokenService {
             return Err(AppError::invalid_token());
         }
         Ok(claims.user_id)
+    }
+
+    /// Checks the signature with the current key, then the previous ones.
+    /// Only a wrong signature moves on to the next key: a malformed token or
+    /// a wrong algorithm is refused whatever the key.
+    fn decode(
+        &self,
+        token: &str,
+    ) -> jsonwebtoken::errors::Result<jsonwebtoken::TokenData<ReceivedClaims>> {
+        let mut result = jsonwebtoken::decode(token, &self.decoding_key, &self.validation);
+        for key in &self.previous_decoding_keys {
+            match &result {
+                Err(e) if *e.kind() == jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                    result = jsonwebtoken::decode(token, key, &self.validation);
+                }
+                _ => break,
+            }
+        }
+        result
     }
 }

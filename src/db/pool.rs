@@ -205,7 +205,7 @@ where
     }
     let pool = pool.clone();
     web::block(move || {
-        let mut conn = pool.checkout()?;
+        let mut conn = crate::metrics::waiting_for_connection(|| pool.checkout())?;
         query(&mut conn)
     })
     .await?

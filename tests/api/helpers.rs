@@ -2,6 +2,7 @@
 //! database (a temporary SQLite file, or a PostgreSQL database created for the
 //! test and dropped after it), a movable clock, and a small HTTP client.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -11,7 +12,7 @@ use actix_web::http::header::{self, HeaderMap};
 use actix_web::http::{Method, StatusCode};
 use chrono::{TimeDelta, Utc};
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection};
+use diesel::{Connection, PgConnection, RunQueryDsl};
 use postapi::clock::{Clock, ManualClock, SystemClock};
 use postapi::config::{DatabaseUrl, Settings};
 use postapi::db::DbConnection;
@@ -95,8 +96,25 @@ where
 }
 
 /// Drives a test on an actix system of its own, as `#[actix_web::test]` does.
+/// Then stops the test's servers and drops their databases, in that order.
 fn run_async(test: impl Future<Output = ()>) {
-    actix_web::rt::System::new().block_on(test);
+    actix_web::rt::System::new().block_on(async {
+        test.await;
+        stop_servers_then_drop_databases().await;
+    });
+}
+
+thread_local! {
+    /// Servers a finished test left, with their databases: stopped by the
+    /// harness after the test, so no database is dropped under a live pool.
+    static STOPPED_APPS: RefCell<Vec<(ServerHandle, TestDatabase)>> = const { RefCell::new(Vec::new()) };
+}
+
+async fn stop_servers_then_drop_databases() {
+    for (server, database) in STOPPED_APPS.take() {
+        server.stop(false).await;
+        database.wait_for_no_connections().await;
+    }
 }
 
 /// `TEST_POSTGRES_URL`, when set: an admin URL of a server where test
@@ -169,6 +187,30 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// Waits (a few seconds at most) until no session uses a PostgreSQL test
+    /// database, so dropping it terminates nobody: a terminated session
+    /// makes libpq print a FATAL line into the test output.
+    async fn wait_for_no_connections(&self) {
+        let Self::Postgres {
+            admin_url, name, ..
+        } = self
+        else {
+            return;
+        };
+        let Ok(mut admin) = PgConnection::establish(admin_url) else {
+            return;
+        };
+        let query = format!("SELECT 1 FROM pg_stat_activity WHERE datname = '{name}'");
+        for _ in 0..100 {
+            match diesel::sql_query(&query).execute(&mut admin) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => actix_web::rt::time::sleep(Duration::from_millis(30)).await,
+            }
+        }
+    }
+}
+
 impl Drop for TestDatabase {
     /// Drops a PostgreSQL test database. FORCE, because the stopped server's
     /// pool may not have closed its connections yet.
@@ -202,12 +244,14 @@ pub fn test_settings(database_url: DatabaseUrl) -> Settings {
 
 pub struct TestApp {
     pub address: String,
+    /// `http://127.0.0.1:<port>` of `/metrics`, when the test set `metrics_addr`.
+    pub metrics_address: Option<String>,
     /// The clock the server issues and checks tokens by; see [`TestApp::advance_clock`].
     pub clock: Arc<ManualClock>,
     client: awc::Client,
     server: ServerHandle,
-    // Dropped last: the server must stop before its database goes.
-    pub database: TestDatabase,
+    /// Always `Some` until the app is dropped, when the harness takes it.
+    database: Option<TestDatabase>,
 }
 
 impl TestApp {
@@ -246,6 +290,9 @@ impl TestApp {
             .await
             .expect("the test app starts");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let metrics_address = app
+            .metrics_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
         let server = app.handle();
         actix_web::rt::spawn(app.run_until_stopped());
         // Redirects are not followed: the contract has none, so one must show.
@@ -255,11 +302,18 @@ impl TestApp {
             .finish();
         Self {
             address,
+            metrics_address,
             clock,
             client,
             server,
-            database,
+            database: Some(database),
         }
+    }
+
+    pub fn database(&self) -> &TestDatabase {
+        self.database
+            .as_ref()
+            .expect("the database lives as long as the app")
     }
 
     pub fn advance_clock(&self, by: TimeDelta) {
@@ -269,7 +323,7 @@ impl TestApp {
     /// A direct connection to the test's database, for arranging what the
     /// API cannot (deleting a user, say).
     pub fn db(&self) -> DbConnection {
-        ConnectionManager::new(self.database.url().clone())
+        ConnectionManager::new(self.database().url().clone())
             .establish()
             .expect("connect to the test database")
     }
@@ -476,8 +530,11 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        // Stops accepting and closes the pool; the returned future need not be awaited.
-        drop(self.server.stop(false));
+        // Stopping is awaited by the harness once the test is over (see
+        // `run_async`); the database must outlive the server's pool.
+        if let Some(database) = self.database.take() {
+            STOPPED_APPS.with_borrow_mut(|apps| apps.push((self.server.clone(), database)));
+        }
     }
 }
 

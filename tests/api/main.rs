@@ -12,9 +12,13 @@ mod database;
 mod health_and_errors;
 mod limits;
 mod login;
+mod metrics;
 mod outage;
 mod posts;
 mod proxy;
+mod request_ids;
+mod rotation;
+mod shutdown;
 mod slow_clients;
 mod startup;
 mod throttling;
@@ -30,8 +34,12 @@ fn main() -> std::process::ExitCode {
         health_and_errors::tests(),
         limits::tests(),
         login::tests(),
+        metrics::tests(),
         outage::tests(),
         posts::tests(),
+        request_ids::tests(),
+        rotation::tests(),
+        shutdown::tests(),
         slow_clients::tests(),
         startup::tests(),
         throttling::tests(),
