@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::Config;
 
 use crate::error::AppError;
-use crate::routes::{login, posts, root, users, votes};
+use crate::routes::{login, posts, root, schemas, users, votes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -33,6 +33,13 @@ use crate::routes::{login, posts, root, users, votes};
         posts::delete_post,
         votes::vote,
     ),
+    components(responses(
+        schemas::Unauthorized,
+        schemas::PayloadTooLarge,
+        schemas::MalformedBody,
+        schemas::Unavailable,
+        schemas::TooManyRequests,
+    )),
     modifiers(&SecuritySchemes),
     tags(
         (name = "root", description = "Liveness"),

@@ -5,6 +5,7 @@ pub mod docs;
 pub mod login;
 pub mod posts;
 pub mod root;
+pub mod schemas;
 pub mod users;
 pub mod votes;
 

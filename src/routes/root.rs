@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::db::{self, DbPool};
 use crate::error::AppError;
-use crate::routes::ErrorBody;
+use crate::routes::schemas::Unavailable;
 
 #[derive(Serialize, ToSchema)]
 pub struct Message {
@@ -36,7 +36,7 @@ pub async fn root() -> HttpResponse {
     tag = "root",
     responses(
         (status = 200, description = "Successful Response", body = Health),
-        (status = 503, description = "The database cannot be reached", body = ErrorBody),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn health(pool: web::Data<DbPool>) -> Result<HttpResponse, AppError> {
