@@ -21,6 +21,7 @@ use crate::db::{self, DbPool};
 use crate::error::{AppError, FieldError};
 use crate::extract::{BodyKind, body_kind, last_value, parse_json, read_body};
 use crate::routes::schemas::{MalformedBody, PayloadTooLarge, TooManyRequests, Unavailable};
+use crate::routes::users::{EXAMPLE_EMAIL, EXAMPLE_PASSWORD};
 use crate::routes::{ErrorBody, ValidationErrorBody};
 use crate::validation::{BodyFields, json_object};
 
@@ -41,18 +42,18 @@ impl PartialSchema for LoginJson {
             ObjectBuilder::new()
                 .schema_type(Type::Object)
                 .property(name, string().examples([example]))
-                .property("password", string())
+                .property("password", string().examples([EXAMPLE_PASSWORD]))
                 .required(name)
                 .required("password")
         };
-        let mut by_username = credentials("username", "alice@example.com").build();
+        let mut by_username = credentials("username", EXAMPLE_EMAIL).build();
         // utoipa has no `not` keyword; OpenAPI 3.1 does.
         by_username.extensions = Some(Extensions::from_iter([(
             "not",
             json!({ "required": ["email"] }),
         )]));
         let either = OneOfBuilder::new()
-            .item(credentials("email", "alice@example.com"))
+            .item(credentials("email", EXAMPLE_EMAIL))
             .item(by_username)
             .build();
         RefOr::T(Schema::OneOf(either))
@@ -66,8 +67,16 @@ fn string() -> ObjectBuilder {
 }
 
 /// A form field: an empty one counts as missing, as in FastAPI.
-fn form_field() -> Object {
-    string().min_length(Some(1)).build()
+fn form_field(example: &str) -> Object {
+    string().min_length(Some(1)).examples([example]).build()
+}
+
+fn form_username() -> Object {
+    form_field(EXAMPLE_EMAIL)
+}
+
+fn form_password() -> Object {
+    form_field(EXAMPLE_PASSWORD)
 }
 
 /// The OAuth2 password form, as Swagger's Authorize button sends it.
@@ -75,9 +84,9 @@ fn form_field() -> Object {
 #[allow(dead_code)] // documents the request body; parsing is by hand below
 pub struct LoginForm {
     /// The email.
-    #[schema(schema_with = form_field, examples("alice@example.com"))]
+    #[schema(schema_with = form_username)]
     username: String,
-    #[schema(schema_with = form_field)]
+    #[schema(schema_with = form_password)]
     password: String,
     /// Ignored.
     #[schema(required = false, schema_with = string)]

@@ -46,6 +46,10 @@ pub const MAX_EMAIL_CHARS: usize = 254;
 /// Characters, not bytes, so that JSON Schema's `minLength` says exactly this.
 pub const MIN_PASSWORD_CHARS: usize = 8;
 
+/// The account the document's examples sign up and log in with.
+pub const EXAMPLE_EMAIL: &str = "alice@example.com";
+pub const EXAMPLE_PASSWORD: &str = "correct horse battery";
+
 #[derive(Debug, ToSchema)]
 pub struct UserCreate {
     #[schema(schema_with = email_schema)]
@@ -61,7 +65,7 @@ fn email_schema() -> Object {
             "An address with a dotted domain; stored trimmed and lower-cased, \
              unique regardless of case.",
         ))
-        .examples(["alice@example.com"])
+        .examples([EXAMPLE_EMAIL])
         .build()
 }
 
@@ -74,7 +78,7 @@ fn password_schema() -> Object {
             "At least {MIN_PASSWORD_CHARS} characters and at most {MAX_PASSWORD_BYTES} \
              bytes of UTF-8 (bcrypt's limit: longer is refused, never truncated)."
         )))
-        .examples(["correct horse battery"])
+        .examples([EXAMPLE_PASSWORD])
         .build();
     schema.extensions = Some(Extensions::from_iter([(
         "x-max-utf8-bytes",

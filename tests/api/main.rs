@@ -7,9 +7,11 @@
 
 mod helpers;
 
+mod allow;
 mod database;
 mod health_and_errors;
 mod login;
+mod openapi;
 mod posts;
 mod startup;
 mod tokens;
@@ -19,9 +21,11 @@ mod votes;
 fn main() -> std::process::ExitCode {
     let arguments = libtest_mimic::Arguments::from_args();
     let trials = [
+        allow::tests(),
         database::tests(),
         health_and_errors::tests(),
         login::tests(),
+        openapi::tests(),
         posts::tests(),
         startup::tests(),
         tokens::tests(),
