@@ -2,6 +2,7 @@
 //! constants, so that what the document declares cannot drift from what the
 //! server accepts: bounded texts, row ids, and the error answers many routes share.
 
+use serde_json::json;
 use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::header::Header;
 use utoipa::openapi::schema::{
@@ -11,6 +12,7 @@ use utoipa::openapi::schema::{
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{PartialSchema, ToResponse, ToSchema};
 
+use crate::error::AppError;
 use crate::routes::ErrorBody;
 
 /// The characters `str::trim` removes: Unicode's White_Space property, as
@@ -115,13 +117,15 @@ fn required_header(schema: Object, description: &str) -> Header {
     header
 }
 
-fn error_response(description: &str) -> ResponseBuilder {
-    ResponseBuilder::new().description(description).content(
-        "application/json",
-        ContentBuilder::new()
-            .schema(Some(RefOr::Ref(Ref::from_schema_name(ErrorBody::name()))))
-            .build(),
-    )
+/// An `ErrorBody` answer; `answer`, when given, is the error whose body the
+/// example shows (so the example is what the server really says).
+fn error_response(description: &str, answer: Option<AppError>) -> ResponseBuilder {
+    let content = ContentBuilder::new()
+        .schema(Some(RefOr::Ref(Ref::from_schema_name(ErrorBody::name()))))
+        .example(answer.map(|error| json!({ "detail": error.to_string() })));
+    ResponseBuilder::new()
+        .description(description)
+        .content("application/json", content.build())
 }
 
 fn retry_after() -> Header {
@@ -143,9 +147,12 @@ impl<'r> ToResponse<'r> for Unauthorized {
             ObjectBuilder::new().schema_type(Type::String).build(),
             "`Bearer`, or `Bearer error=\"invalid_token\"` when a token was given",
         );
-        let response = error_response("Missing, invalid or expired token")
-            .header("WWW-Authenticate", challenge)
-            .build();
+        let response = error_response(
+            "Missing, invalid or expired token",
+            Some(AppError::invalid_token()),
+        )
+        .header("WWW-Authenticate", challenge)
+        .build();
         ("Unauthorized", response.into())
     }
 }
@@ -158,7 +165,9 @@ impl<'r> ToResponse<'r> for PayloadTooLarge {
         let description = format!("The body is over {} bytes", crate::extract::MAX_BODY_BYTES);
         (
             "PayloadTooLarge",
-            error_response(&description).build().into(),
+            error_response(&description, Some(AppError::PayloadTooLarge))
+                .build()
+                .into(),
         )
     }
 }
@@ -168,7 +177,10 @@ pub struct MalformedBody;
 
 impl<'r> ToResponse<'r> for MalformedBody {
     fn response() -> (&'r str, RefOr<Response>) {
-        let response = error_response("The body cannot be parsed as its content type says");
+        let response = error_response(
+            "The body cannot be parsed as its content type says",
+            Some(AppError::malformed_body()),
+        );
         ("MalformedBody", response.build().into())
     }
 }
@@ -178,7 +190,7 @@ pub struct Unavailable;
 
 impl<'r> ToResponse<'r> for Unavailable {
     fn response() -> (&'r str, RefOr<Response>) {
-        let response = error_response("The database cannot be reached")
+        let response = error_response("The database cannot be reached", None)
             .header("Retry-After", retry_after())
             .build();
         ("Unavailable", response.into())
@@ -190,7 +202,7 @@ pub struct TooManyRequests;
 
 impl<'r> ToResponse<'r> for TooManyRequests {
     fn response() -> (&'r str, RefOr<Response>) {
-        let response = error_response("Too many failed logins; try again later")
+        let response = error_response("Too many failed logins; try again later", None)
             .header("Retry-After", retry_after())
             .build();
         ("TooManyRequests", response.into())
