@@ -75,7 +75,7 @@ pub fn integer(min: i64, max: i64) -> ObjectBuilder {
 /// The id of a row: the tables' ids are positive 32-bit integers. Other
 /// integers name no row (404); anything else is a 422.
 pub fn row_id() -> Object {
-    integer(1, i32::MAX.into()).build()
+    integer(1, i32::MAX.into()).examples([1]).build()
 }
 
 /// `FieldError.loc`: where the problem is, as names and list positions

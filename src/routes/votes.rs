@@ -32,6 +32,7 @@ fn dir_schema() -> Object {
         .description(Some(format!(
             "{ADD_VOTE} adds the caller's vote, {REMOVE_VOTE} removes it."
         )))
+        .examples([ADD_VOTE])
         .build()
 }
 
