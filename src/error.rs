@@ -161,13 +161,13 @@ impl From<actix_web::error::BlockingError> for AppError {
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// Where the problem is: `["body", "title"]`, `["query", "limit"]`, `["path", "id"]`.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(schema_with = crate::routes::schemas::field_error_loc)]
     pub loc: Vec<Value>,
     pub msg: String,
     #[serde(rename = "type")]
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::routes::schemas::field_error_ctx, required = false)]
     pub ctx: Option<Value>,
 }
 

@@ -6,11 +6,14 @@ use std::sync::Arc;
 
 use actix_cors::Cors;
 use actix_web::body::MessageBody;
-use actix_web::dev::{Server, ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::http::header;
+use actix_web::dev::{
+    AppService, HttpServiceFactory, Server, ServerHandle, ServiceFactory, ServiceRequest,
+    ServiceResponse,
+};
+use actix_web::http::{Method, header};
 use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
 use actix_web::web::{self, PayloadConfig};
-use actix_web::{App, HttpServer, Resource, Route, guard};
+use actix_web::{App, FromRequest, Handler, HttpServer, Resource, Responder, Route, guard};
 
 use crate::auth::{LoginThrottle, PasswordHasher, TokenService, require_bearer_token};
 use crate::clock::{Clock, SystemClock};
@@ -123,34 +126,30 @@ pub fn build_app(
         .app_data(state.throttle)
         .app_data(state.trusted_proxies)
         .app_data(state.body_read_timeout)
-        .service(resource("/").route(get().to(root::root)))
-        .service(resource("/health").route(get().to(root::health)))
-        .service(resource("/health/live").route(get().to(root::live)))
-        .service(resource("/openapi.json").route(get().to(docs::openapi_json)))
-        .service(resource("/docs").route(get().to(docs::swagger_index)))
-        .service(resource("/docs/{file:.+}").route(get().to(docs::swagger_asset)))
-        .service(resource("/users").route(web::post().to(users::create_user)))
-        .service(resource("/users/{id}").route(get().to(users::get_user)))
-        .service(resource("/login").route(web::post().to(login::login)))
+        .service(endpoint("/").get(root::root))
+        .service(endpoint("/health").get(root::health))
+        .service(endpoint("/health/live").get(root::live))
+        .service(endpoint("/openapi.json").get(docs::openapi_json))
+        .service(endpoint("/docs").get(docs::swagger_index))
+        .service(endpoint("/docs/{file:.+}").get(docs::swagger_asset))
+        .service(endpoint("/users").post(users::create_user))
+        .service(endpoint("/users/{id}").get(users::get_user))
+        .service(endpoint("/login").post(login::login))
         .service(
             web::scope("/posts")
                 .wrap(from_fn(require_bearer_token))
+                .service(endpoint("").get(posts::list_posts).post(posts::create_post))
                 .service(
-                    resource("")
-                        .route(get().to(posts::list_posts))
-                        .route(web::post().to(posts::create_post)),
-                )
-                .service(
-                    resource("/{id}")
-                        .route(get().to(posts::get_post))
-                        .route(web::put().to(posts::update_post))
-                        .route(web::delete().to(posts::delete_post)),
+                    endpoint("/{id}")
+                        .get(posts::get_post)
+                        .put(posts::update_post)
+                        .delete(posts::delete_post),
                 ),
         )
         .service(
             web::scope("/vote")
                 .wrap(from_fn(require_bearer_token))
-                .service(resource("").route(web::post().to(votes::vote))),
+                .service(endpoint("").post(votes::vote)),
         )
         .default_service(web::to(routes::not_found))
         // Inside the path normalisation, so `/posts/` counts as `/posts`.
@@ -165,15 +164,78 @@ pub fn build_app(
         .wrap(from_fn(assign_request_id))
 }
 
-/// GET, and HEAD as Starlette adds it to every GET route (load balancers'
-/// health checks use it); actix sends no body for HEAD.
-fn get() -> Route {
-    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+/// A resource that records the methods it routes, so that every other method
+/// gets a JSON 405 whose `Allow` lists exactly those (RFC 9110 requires it).
+/// The routes and the header come from the same calls, so they cannot differ.
+pub struct Endpoint {
+    resource: Resource,
+    allowed: Vec<Method>,
 }
 
-/// A resource whose unsupported methods get a JSON 405.
-fn resource(path: &str) -> Resource {
-    web::resource(path).default_service(web::to(routes::method_not_allowed))
+pub fn endpoint(path: &str) -> Endpoint {
+    Endpoint {
+        resource: web::resource(path),
+        allowed: Vec::new(),
+    }
+}
+
+impl Endpoint {
+    /// GET, and HEAD as Starlette adds it to every GET route (load balancers'
+    /// health checks use it); actix sends no body for HEAD.
+    pub fn get<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        let route = web::route().guard(guard::Any(guard::Get()).or(guard::Head()));
+        self.route([Method::GET, Method::HEAD], route.to(handler))
+    }
+
+    pub fn post<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route([Method::POST], web::post().to(handler))
+    }
+
+    pub fn put<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route([Method::PUT], web::put().to(handler))
+    }
+
+    pub fn delete<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route([Method::DELETE], web::delete().to(handler))
+    }
+
+    fn route<const N: usize>(mut self, methods: [Method; N], route: Route) -> Self {
+        self.resource = self.resource.route(route);
+        self.allowed.extend(methods);
+        self
+    }
+}
+
+impl HttpServiceFactory for Endpoint {
+    fn register(self, config: &mut AppService) {
+        let allow = routes::AllowedMethods::new(&self.allowed);
+        self.resource
+            .default_service(web::to(move || {
+                let allow = allow.clone();
+                async move { routes::method_not_allowed(&allow) }
+            }))
+            .register(config)
+    }
 }
 
 fn cors(origins: &CorsOrigins) -> Cors {

@@ -75,9 +75,10 @@ impl<'a> BodyFields<'a> {
         }
     }
 
-    /// A required integer.
+    /// A required integer. `1.0` is one too, as JSON Schema (and so the
+    /// OpenAPI document) counts it.
     pub fn integer(&mut self, name: &str) -> Option<i64> {
-        match self.present(name)?.as_i64() {
+        match integral(self.present(name)?) {
             Some(number) => Some(number),
             None => self.reject(FieldError::not_an_integer(&["body", name])),
         }
@@ -113,6 +114,16 @@ impl<'a> BodyFields<'a> {
     }
 }
 
+/// A JSON number with no fraction that fits an `i64`.
+fn integral(value: &Value) -> Option<i64> {
+    value.as_i64().or_else(|| {
+        let float = value.as_f64()?;
+        // i64::MAX as f64 rounds up to 2^63, which no i64 holds.
+        let fits = float >= i64::MIN as f64 && float < i64::MAX as f64;
+        (float.fract() == 0.0 && fits).then_some(float as i64)
+    })
+}
+
 /// A request body type that validates itself from a JSON object.
 pub trait FromJsonBody: Sized {
     fn from_fields(fields: &mut BodyFields<'_>) -> Option<Self>;
@@ -129,5 +140,24 @@ pub fn json_object(value: &Value) -> Result<&Map<String, Value>, AppError> {
     match value {
         Value::Object(object) => Ok(object),
         _ => Err(AppError::validation(FieldError::not_a_dict(&["body"]))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::integral;
+
+    #[test]
+    fn integers_are_json_numbers_without_a_fraction() {
+        assert_eq!(integral(&json!(7)), Some(7));
+        assert_eq!(integral(&json!(7.0)), Some(7));
+        assert_eq!(integral(&json!(-2.0)), Some(-2));
+        assert_eq!(integral(&json!(7.5)), None);
+        assert_eq!(integral(&json!("7")), None);
+        assert_eq!(integral(&json!(true)), None);
+        assert_eq!(integral(&json!(1e19)), None);
+        assert_eq!(integral(&json!(u64::MAX)), None);
     }
 }

@@ -13,7 +13,7 @@ use utoipa_swagger_ui::Config;
 
 use crate::config::PostShape;
 use crate::error::AppError;
-use crate::routes::{login, post_shape, posts, root, users, votes};
+use crate::routes::{login, post_shape, posts, root, schemas, users, votes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,6 +35,13 @@ use crate::routes::{login, post_shape, posts, root, users, votes};
         posts::delete_post,
         votes::vote,
     ),
+    components(responses(
+        schemas::Unauthorized,
+        schemas::PayloadTooLarge,
+        schemas::MalformedBody,
+        schemas::Unavailable,
+        schemas::TooManyRequests,
+    )),
     modifiers(&SecuritySchemes),
     tags(
         (name = "root", description = "Liveness"),

@@ -10,14 +10,19 @@ use actix_web::error::PayloadError;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde::Serialize;
-use serde_json::Value;
-use utoipa::ToSchema;
+use serde_json::{Value, json};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::schema::{Object, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::auth::{LoginThrottle, PasswordHasher, TokenService};
 use crate::client_addr::client_address;
 use crate::db::{self, DbPool};
 use crate::error::{AppError, FieldError};
 use crate::extract::{BodyKind, body_kind, last_value, parse_json, read_body};
+use crate::routes::schemas::{MalformedBody, PayloadTooLarge, TooManyRequests, Unavailable};
+use crate::routes::users::{EXAMPLE_EMAIL, EXAMPLE_PASSWORD};
 use crate::routes::{ErrorBody, ValidationErrorBody};
 use crate::validation::{BodyFields, json_object};
 
@@ -28,23 +33,65 @@ pub struct Token {
     pub token_type: String,
 }
 
-/// The JSON form of the credentials; `username` may stand for `email`.
-#[derive(ToSchema)]
-#[allow(dead_code)] // documents the request body; parsing is by hand below
-pub struct LoginJson {
-    #[schema(example = "alice@example.com")]
-    email: String,
-    password: String,
+/// The JSON form of the credentials: `email` and `password`, or `username`
+/// and `password` when there is no `email` (as `from_json` reads them).
+pub struct LoginJson;
+
+impl PartialSchema for LoginJson {
+    fn schema() -> RefOr<Schema> {
+        let credentials = |name: &str, example: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .property(name, string().examples([example]))
+                .property("password", string().examples([EXAMPLE_PASSWORD]))
+                .required(name)
+                .required("password")
+        };
+        let mut by_username = credentials("username", EXAMPLE_EMAIL).build();
+        // utoipa has no `not` keyword; OpenAPI 3.1 does.
+        by_username.extensions = Some(Extensions::from_iter([(
+            "not",
+            json!({ "required": ["email"] }),
+        )]));
+        let either = OneOfBuilder::new()
+            .item(credentials("email", EXAMPLE_EMAIL))
+            .item(by_username)
+            .build();
+        RefOr::T(Schema::OneOf(either))
+    }
+}
+
+impl ToSchema for LoginJson {}
+
+fn string() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::String)
+}
+
+/// A form field: an empty one counts as missing, as in FastAPI.
+fn form_field(example: &str) -> Object {
+    string().min_length(Some(1)).examples([example]).build()
+}
+
+fn form_username() -> Object {
+    form_field(EXAMPLE_EMAIL)
+}
+
+fn form_password() -> Object {
+    form_field(EXAMPLE_PASSWORD)
 }
 
 /// The OAuth2 password form, as Swagger's Authorize button sends it.
 #[derive(ToSchema)]
 #[allow(dead_code)] // documents the request body; parsing is by hand below
 pub struct LoginForm {
-    #[schema(example = "alice@example.com")]
+    /// The email.
+    #[schema(schema_with = form_username)]
     username: String,
+    #[schema(schema_with = form_password)]
     password: String,
-    grant_type: Option<String>,
+    /// Ignored.
+    #[schema(required = false, schema_with = string)]
+    grant_type: String,
 }
 
 /// The credentials of a login request, whatever its encoding.
@@ -173,9 +220,12 @@ async fn multipart_fields(
     ),
     responses(
         (status = 200, description = "Successful Response", body = Token),
+        (status = 400, response = MalformedBody),
         (status = 403, description = "Unknown email or wrong password", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
         (status = 422, description = "Validation Error", body = ValidationErrorBody),
-        (status = 429, description = "Too many failed attempts from this client; `Retry-After` says when to try again", body = ErrorBody),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn login(

@@ -6,10 +6,13 @@ pub mod login;
 pub mod post_shape;
 pub mod posts;
 pub mod root;
+pub mod schemas;
 pub mod users;
 pub mod votes;
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError, web};
 use chrono::NaiveDateTime;
 use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
@@ -46,7 +49,28 @@ pub async fn not_found() -> Result<HttpResponse, AppError> {
     Err(AppError::NotFound("Not Found".into()))
 }
 
-/// Known routes asked with a method they do not take.
-pub async fn method_not_allowed() -> Result<HttpResponse, AppError> {
-    Err(AppError::MethodNotAllowed)
+/// The `Allow` value of one resource: the methods it routes, in routing order.
+#[derive(Debug, Clone)]
+pub struct AllowedMethods(HeaderValue);
+
+impl AllowedMethods {
+    pub fn new(methods: &[Method]) -> Self {
+        let list = methods
+            .iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        // Method names are tokens, always valid in a header.
+        Self(HeaderValue::from_str(&list).unwrap_or_else(|_| HeaderValue::from_static("")))
+    }
+}
+
+/// Known routes asked with a method they do not take: a JSON 405 with the
+/// `Allow` header RFC 9110 requires.
+pub fn method_not_allowed(allowed: &AllowedMethods) -> HttpResponse {
+    let mut response = AppError::MethodNotAllowed.error_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, allowed.0.clone());
+    response
 }

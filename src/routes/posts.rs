@@ -6,6 +6,7 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use chrono::{NaiveDateTime, SubsecRound, Utc};
 use serde::Serialize;
+use utoipa::openapi::schema::Object;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::CurrentUser;
@@ -15,6 +16,7 @@ use crate::db::{self, DbConnection, DbPool, write_transaction};
 use crate::error::{AppError, FieldError};
 use crate::extract::{ValidJson, last_value, query_pairs};
 use crate::routes::post_shape::PostBody;
+use crate::routes::schemas::{self, PayloadTooLarge, RowId, Unauthorized, Unavailable};
 use crate::routes::users::UserOut;
 use crate::routes::{ErrorBody, ValidationErrorBody, row_id, utc_timestamp};
 use crate::validation::{BodyFields, FromJsonBody, check_chars, check_range};
@@ -22,6 +24,7 @@ use crate::validation::{BodyFields, FromJsonBody, check_chars, check_range};
 pub const MAX_TITLE_CHARS: usize = 300;
 pub const MAX_CONTENT_CHARS: usize = 100_000;
 pub const MAX_PAGE_SIZE: i64 = 100;
+pub const DEFAULT_PAGE_SIZE: i64 = 10;
 /// Longest `search`, in characters. Escaping at most doubles it, which keeps
 /// the LIKE pattern far below SQLite's 50,000-byte limit on both backends.
 pub const MAX_SEARCH_CHARS: usize = 200;
@@ -63,14 +66,29 @@ impl From<PostWithVotes> for PostOut {
 /// What a client sends to create or fully replace a post.
 #[derive(Debug, ToSchema)]
 pub struct PostIn {
-    /// 1 to 300 characters, not blank.
-    #[schema(example = "top beaches in florida", min_length = 1, max_length = 300)]
+    #[schema(schema_with = title_schema)]
     pub title: String,
-    /// Up to 100,000 characters.
-    #[schema(example = "something something beaches", max_length = 100000)]
+    #[schema(schema_with = content_schema)]
     pub content: String,
-    #[schema(default = true)]
+    #[schema(required = false, default = true)]
     pub published: bool,
+}
+
+fn title_schema() -> Object {
+    schemas::text(1, MAX_TITLE_CHARS)
+        .pattern(Some(schemas::not_blank_pattern()))
+        .description(Some(format!(
+            "1 to {MAX_TITLE_CHARS} characters, not blank."
+        )))
+        .examples(["top beaches in florida"])
+        .build()
+}
+
+fn content_schema() -> Object {
+    schemas::text(0, MAX_CONTENT_CHARS)
+        .description(Some(format!("Up to {MAX_CONTENT_CHARS} characters.")))
+        .examples(["something something beaches"])
+        .build()
 }
 
 impl FromJsonBody for PostIn {
@@ -106,15 +124,32 @@ impl FromJsonBody for PostIn {
 #[derive(Debug, Clone, PartialEq, Eq, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListPostsQuery {
-    /// Page size, 0 to 100.
-    #[param(required = false, default = 10, minimum = 0, maximum = 100)]
+    #[param(required = false, schema_with = limit_schema)]
     pub limit: i64,
-    /// Posts to pass over first.
-    #[param(required = false, default = 0, minimum = 0)]
+    #[param(required = false, schema_with = skip_schema)]
     pub skip: i64,
-    /// A literal, case-insensitive substring of the title.
-    #[param(default = "")]
+    #[param(schema_with = search_schema)]
     pub search: Option<String>,
+}
+
+fn limit_schema() -> Object {
+    schemas::integer(0, MAX_PAGE_SIZE)
+        .description(Some("Page size."))
+        .default(Some(DEFAULT_PAGE_SIZE.into()))
+        .build()
+}
+
+fn skip_schema() -> Object {
+    schemas::integer(0, i64::MAX)
+        .default(Some(0.into()))
+        .build()
+}
+
+fn search_schema() -> Object {
+    schemas::text(0, MAX_SEARCH_CHARS)
+        .description(Some("A literal, case-insensitive substring of the title."))
+        .default(Some("".into()))
+        .build()
 }
 
 impl FromRequest for ListPostsQuery {
@@ -144,7 +179,7 @@ fn parse_list_query(req: &HttpRequest) -> Result<ListPostsQuery, AppError> {
         }
         default
     };
-    let limit = integer("limit", 10, 0, MAX_PAGE_SIZE);
+    let limit = integer("limit", DEFAULT_PAGE_SIZE, 0, MAX_PAGE_SIZE);
     let skip = integer("skip", 0, 0, i64::MAX);
     let search = last("search");
     if let Some(text) = search {
@@ -198,8 +233,9 @@ fn check_owner(conn: &mut DbConnection, id: i32, caller: CurrentUser) -> Result<
     security(("OAuth2PasswordBearer" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Successful Response", body = Vec<PostOut>),
-        (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 401, response = Unauthorized),
         (status = 422, description = "Validation Error", body = ValidationErrorBody),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn list_posts(
@@ -228,13 +264,14 @@ pub async fn list_posts(
     get,
     path = "/posts/{id}",
     tag = "posts",
-    params(("id" = i32, Path, description = "Post id")),
+    params(("id" = inline(RowId), Path, description = "Post id")),
     security(("OAuth2PasswordBearer" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Successful Response", body = PostOut),
-        (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 401, response = Unauthorized),
         (status = 404, description = "Not found", body = ErrorBody),
         (status = 422, description = "Validation Error", body = ValidationErrorBody),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn get_post(
@@ -257,8 +294,10 @@ pub async fn get_post(
     security(("OAuth2PasswordBearer" = []), ("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = PostOut),
-        (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
         (status = 422, description = "Validation Error", body = ValidationErrorBody),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn create_post(
@@ -287,15 +326,17 @@ pub async fn create_post(
     put,
     path = "/posts/{id}",
     tag = "posts",
-    params(("id" = i32, Path, description = "Post id")),
+    params(("id" = inline(RowId), Path, description = "Post id")),
     request_body = PostIn,
     security(("OAuth2PasswordBearer" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Successful Response", body = PostOut),
-        (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Not the caller's post", body = ErrorBody),
         (status = 404, description = "Not found", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
         (status = 422, description = "Validation Error", body = ValidationErrorBody),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn update_post(
@@ -330,14 +371,15 @@ pub async fn update_post(
     delete,
     path = "/posts/{id}",
     tag = "posts",
-    params(("id" = i32, Path, description = "Post id")),
+    params(("id" = inline(RowId), Path, description = "Post id")),
     security(("OAuth2PasswordBearer" = []), ("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Not the caller's post", body = ErrorBody),
         (status = 404, description = "Not found", body = ErrorBody),
         (status = 422, description = "Validation Error", body = ValidationErrorBody),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn delete_post(

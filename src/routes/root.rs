@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::db::{self, DbPool};
 use crate::error::AppError;
-use crate::routes::ErrorBody;
+use crate::routes::schemas::Unavailable;
 
 #[derive(Serialize, ToSchema)]
 pub struct Message {
@@ -49,7 +49,7 @@ pub struct Liveness {
     tag = "root",
     responses(
         (status = 200, description = "Successful Response", body = Health),
-        (status = 503, description = "The database cannot be reached; `Retry-After` says when to ask again", body = ErrorBody),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn health(pool: web::Data<DbPool>) -> Result<HttpResponse, AppError> {

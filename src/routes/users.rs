@@ -4,13 +4,16 @@ use actix_web::{HttpResponse, web};
 use chrono::{NaiveDateTime, SubsecRound, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::schema::{KnownFormat, Object, SchemaFormat};
 
 use crate::auth::PasswordHasher;
-use crate::auth::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
+use crate::auth::password::MAX_PASSWORD_BYTES;
 use crate::db::models::{NewUser, User};
 use crate::db::{self, DbPool};
 use crate::error::{AppError, FieldError};
 use crate::extract::ValidJson;
+use crate::routes::schemas::{self, PayloadTooLarge, RowId, Unavailable};
 use crate::routes::{ErrorBody, ValidationErrorBody, row_id, utc_timestamp};
 use crate::validation::{BodyFields, FromJsonBody};
 
@@ -36,14 +39,52 @@ impl From<User> for UserOut {
     }
 }
 
+/// Longest address accepted, in characters: RFC 5321's 256-octet path less
+/// its angle brackets.
+pub const MAX_EMAIL_CHARS: usize = 254;
+/// Fewest characters in a password; the most is bcrypt's `MAX_PASSWORD_BYTES`.
+/// Characters, not bytes, so that JSON Schema's `minLength` says exactly this.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// The account the document's examples sign up and log in with.
+pub const EXAMPLE_EMAIL: &str = "alice@example.com";
+pub const EXAMPLE_PASSWORD: &str = "correct horse battery";
+
 #[derive(Debug, ToSchema)]
 pub struct UserCreate {
-    /// Stored trimmed and lower-cased; unique regardless of case.
-    #[schema(example = "alice@example.com")]
+    #[schema(schema_with = email_schema)]
     pub email: String,
-    /// 8 to 72 bytes.
-    #[schema(example = "correct horse battery", min_length = 8, max_length = 72)]
+    #[schema(schema_with = password_schema)]
     pub password: String,
+}
+
+fn email_schema() -> Object {
+    schemas::text(0, MAX_EMAIL_CHARS)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
+        .description(Some(
+            "An address with a dotted domain; stored trimmed and lower-cased, \
+             unique regardless of case.",
+        ))
+        .examples([EXAMPLE_EMAIL])
+        .build()
+}
+
+/// JSON Schema counts characters and bcrypt counts bytes: `maxLength` is a
+/// bound every accepted password keeps, and `x-max-utf8-bytes` the real one.
+fn password_schema() -> Object {
+    let mut schema = schemas::text(MIN_PASSWORD_CHARS, MAX_PASSWORD_BYTES)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)))
+        .description(Some(format!(
+            "At least {MIN_PASSWORD_CHARS} characters and at most {MAX_PASSWORD_BYTES} \
+             bytes of UTF-8 (bcrypt's limit: longer is refused, never truncated)."
+        )))
+        .examples([EXAMPLE_PASSWORD])
+        .build();
+    schema.extensions = Some(Extensions::from_iter([(
+        "x-max-utf8-bytes",
+        MAX_PASSWORD_BYTES,
+    )]));
+    schema
 }
 
 impl FromJsonBody for UserCreate {
@@ -60,8 +101,12 @@ impl FromJsonBody for UserCreate {
             });
         let password = fields.string("password").and_then(|password| {
             let loc = ["body", "password"];
-            if password.len() < MIN_PASSWORD_BYTES {
-                fields.reject(FieldError::too_short(&loc, MIN_PASSWORD_BYTES, "bytes"))
+            if password.chars().count() < MIN_PASSWORD_CHARS {
+                fields.reject(FieldError::too_short(
+                    &loc,
+                    MIN_PASSWORD_CHARS,
+                    "characters",
+                ))
             } else if password.len() > MAX_PASSWORD_BYTES {
                 fields.reject(FieldError::too_long(&loc, MAX_PASSWORD_BYTES, "bytes"))
             } else {
@@ -75,8 +120,12 @@ impl FromJsonBody for UserCreate {
     }
 }
 
-/// Trims and lower-cases an address, if it is a valid one with a dotted domain.
+/// Trims and lower-cases an address, if it is a valid one with a dotted
+/// domain and at most `MAX_EMAIL_CHARS` characters as sent.
 pub fn normalize_email(raw: &str) -> Option<String> {
+    if raw.chars().count() > MAX_EMAIL_CHARS {
+        return None;
+    }
     let email = raw.trim().to_lowercase();
     let (_, domain) = email.rsplit_once('@')?;
     let dotted = domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.');
@@ -96,7 +145,9 @@ fn user_missing(id: i64) -> AppError {
     responses(
         (status = 201, description = "Created", body = UserOut),
         (status = 409, description = "The email is taken", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
         (status = 422, description = "Validation Error", body = ValidationErrorBody),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn create_user(
@@ -128,11 +179,12 @@ pub async fn create_user(
     get,
     path = "/users/{id}",
     tag = "users",
-    params(("id" = i32, Path, description = "User id")),
+    params(("id" = inline(RowId), Path, description = "User id")),
     responses(
         (status = 200, description = "Successful Response", body = UserOut),
         (status = 404, description = "Not found", body = ErrorBody),
         (status = 422, description = "Validation Error", body = ValidationErrorBody),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn get_user(

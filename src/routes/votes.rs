@@ -4,21 +4,36 @@ use actix_web::{HttpResponse, web};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::Object;
 
 use crate::auth::CurrentUser;
 use crate::db::models::Vote;
 use crate::db::{self, DbPool};
 use crate::error::AppError;
 use crate::extract::ValidJson;
+use crate::routes::schemas::{self, PayloadTooLarge, Unauthorized, Unavailable};
 use crate::routes::{ErrorBody, ValidationErrorBody};
 use crate::validation::{BodyFields, FromJsonBody, check_range};
 
+/// The two values of `dir`.
+pub const REMOVE_VOTE: i64 = 0;
+pub const ADD_VOTE: i64 = 1;
+
 #[derive(Debug, ToSchema)]
 pub struct VoteIn {
+    #[schema(schema_with = schemas::row_id)]
     pub post_id: i32,
-    /// 1 adds the caller's vote, 0 removes it.
-    #[schema(minimum = 0, maximum = 1)]
+    #[schema(schema_with = dir_schema)]
     pub dir: u8,
+}
+
+fn dir_schema() -> Object {
+    schemas::integer(REMOVE_VOTE, ADD_VOTE)
+        .description(Some(format!(
+            "{ADD_VOTE} adds the caller's vote, {REMOVE_VOTE} removes it."
+        )))
+        .examples([ADD_VOTE])
+        .build()
 }
 
 impl FromJsonBody for VoteIn {
@@ -29,13 +44,12 @@ impl FromJsonBody for VoteIn {
                 Err(error) => fields.reject(error),
             }
         });
-        let dir =
-            fields
-                .integer("dir")
-                .and_then(|dir| match check_range(&["body", "dir"], dir, 0, 1) {
-                    Ok(dir) => u8::try_from(dir).ok(),
-                    Err(error) => fields.reject(error),
-                });
+        let dir = fields.integer("dir").and_then(|dir| {
+            match check_range(&["body", "dir"], dir, REMOVE_VOTE, ADD_VOTE) {
+                Ok(dir) => u8::try_from(dir).ok(),
+                Err(error) => fields.reject(error),
+            }
+        });
         Some(Self {
             post_id: post_id?,
             dir: dir?,
@@ -64,10 +78,12 @@ fn post_missing(post_id: i32) -> AppError {
     security(("OAuth2PasswordBearer" = []), ("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = VoteMessage),
-        (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 401, response = Unauthorized),
         (status = 404, description = "No such post, or no vote to remove", body = ErrorBody),
         (status = 409, description = "Already voted", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
         (status = 422, description = "Validation Error", body = ValidationErrorBody),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn vote(
@@ -79,7 +95,7 @@ pub async fn vote(
         user_id: caller.id,
         post_id: input.post_id,
     };
-    let message = if input.dir == 1 {
+    let message = if i64::from(input.dir) == ADD_VOTE {
         db::run(&pool, move |conn| {
             db::votes::insert(conn, vote).map_err(|e| match e {
                 DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {

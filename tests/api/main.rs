@@ -7,12 +7,14 @@
 
 mod helpers;
 
+mod allow;
 mod course_shape;
 mod database;
 mod health_and_errors;
 mod limits;
 mod login;
 mod metrics;
+mod openapi;
 mod outage;
 mod posts;
 mod proxy;
@@ -29,12 +31,14 @@ mod votes;
 fn main() -> std::process::ExitCode {
     let arguments = libtest_mimic::Arguments::from_args();
     let trials = [
+        allow::tests(),
         course_shape::tests(),
         database::tests(),
         health_and_errors::tests(),
         limits::tests(),
         login::tests(),
         metrics::tests(),
+        openapi::tests(),
         outage::tests(),
         posts::tests(),
         request_ids::tests(),

@@ -1,5 +1,5 @@
 //! `POST /users` (sign up) and `GET /users/{id}`: the User shape, email
-//! normalisation and uniqueness, the password's byte limits, validation.
+//! normalisation and uniqueness, the password's limits (8 characters, 72 bytes), validation.
 
 use actix_web::http::StatusCode;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -208,12 +208,22 @@ async fn a_password_of_eight_bytes_is_accepted_and_works(backend: Backend) {
     assert_signs_up_and_logs_in_with(&app, "12345678").await;
 }
 
-async fn a_password_is_measured_in_bytes_so_four_two_byte_chars_are_enough(backend: Backend) {
+async fn a_password_needs_eight_characters_so_four_two_byte_chars_are_a_422(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let password = "é".repeat(4);
-    assert_eq!(password.len(), 8);
+    let short = "é".repeat(4);
+    assert_eq!((short.chars().count(), short.len()), (4, 8));
 
-    assert_signs_up_and_logs_in_with(&app, &password).await;
+    let response = try_sign_up(&app, "alice@example.com", &short).await;
+
+    response.assert_validation_error(&["body", "password"]);
+    assert_eq!(
+        response.detail()[0]["msg"],
+        "ensure this value has at least 8 characters"
+    );
+    let eight = "é".repeat(8);
+    let response = try_sign_up(&app, "alice@example.com", &eight).await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+    app.log_in("alice@example.com", &eight).await;
 }
 
 async fn a_password_of_72_bytes_is_accepted_and_logs_in_but_not_truncated(backend: Backend) {
@@ -447,7 +457,7 @@ pub fn tests() -> Vec<Trial> {
         invalid_emails_are_a_422_at_the_email,
         a_password_of_seven_bytes_is_a_422_at_the_password,
         a_password_of_eight_bytes_is_accepted_and_works,
-        a_password_is_measured_in_bytes_so_four_two_byte_chars_are_enough,
+        a_password_needs_eight_characters_so_four_two_byte_chars_are_a_422,
         a_password_of_72_bytes_is_accepted_and_logs_in_but_not_truncated,
         a_password_of_36_two_byte_chars_is_72_bytes_and_accepted,
         a_password_of_73_bytes_is_a_422_never_truncated,
