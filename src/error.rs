@@ -114,12 +114,33 @@ impl From<DieselError> for AppError {
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
                 Self::Conflict("Resource already exists".into())
             }
-            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => Self::Unavailable(info.message().to_owned()),
+            // A server shutting down (a restart) ends sessions with 57P01,
+            // which libpq may report before it marks the connection bad.
+            DieselError::DatabaseError(_, info) if connection_lost(info.message()) => {
                 Self::Unavailable(info.message().to_owned())
+            }
+            DieselError::BrokenTransactionManager => {
+                Self::Unavailable("the connection's transaction state is broken".into())
             }
             other => Self::Internal(format!("database: {other}")),
         }
     }
+}
+
+/// libpq's words for a session the server ended or a socket that died.
+fn connection_lost(message: &str) -> bool {
+    [
+        "terminating connection",
+        "server closed the connection",
+        "no connection to the server",
+        "connection to server was lost",
+    ]
+    .iter()
+    .any(|words| message.contains(words))
 }
 
 impl From<r2d2::Error> for AppError {

@@ -1,7 +1,8 @@
 //! Connections to either database, the r2d2 pool over them, migrations, and
 //! the helpers that run queries off the async executor.
 
-use std::time::Duration;
+use std::ops::{Deref, DerefMut};
+use std::time::{Duration, Instant};
 
 use actix_web::web;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -27,12 +28,47 @@ diesel::define_sql_function! {
     fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
 
+/// A pooled connection idle for less than this is handed out untested: a
+/// `SELECT 1` on every checkout would double the round trips of most
+/// requests. (HikariCP's rule; a connection that dies meanwhile fails its
+/// query with a 503 and is discarded.)
+const VALIDATE_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
+
 /// A connection to whichever database `DATABASE_URL` chose.
 // SQLite stays last: the derive tries variants in order.
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
     Postgres(PgConnection),
     Sqlite(SqliteConnection),
+}
+
+/// A connection as the pool keeps it: since when it has been idle, and
+/// whether a query on it showed it broken.
+pub struct ManagedConnection {
+    conn: DbConnection,
+    idle_since: Instant,
+    broken: bool,
+}
+
+impl ManagedConnection {
+    /// Makes the pool discard this connection when it comes back.
+    pub fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+}
+
+impl Deref for ManagedConnection {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for ManagedConnection {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
 }
 
 pub type DbPool = r2d2::Pool<ConnectionManager>;
@@ -79,20 +115,34 @@ impl ConnectionManager {
 }
 
 impl r2d2::ManageConnection for ConnectionManager {
-    type Connection = DbConnection;
+    type Connection = ManagedConnection;
     type Error = ConnectionError;
 
-    fn connect(&self) -> Result<DbConnection, ConnectionError> {
-        self.establish()
+    fn connect(&self) -> Result<ManagedConnection, ConnectionError> {
+        Ok(ManagedConnection {
+            conn: self.establish()?,
+            idle_since: Instant::now(),
+            broken: false,
+        })
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectionError> {
-        conn.batch_execute("SELECT 1")
+    /// Called on every checkout; tests only connections idle for a while.
+    fn is_valid(&self, conn: &mut ManagedConnection) -> Result<(), ConnectionError> {
+        if conn.idle_since.elapsed() < VALIDATE_WHEN_IDLE_FOR {
+            return Ok(());
+        }
+        conn.conn
+            .batch_execute("SELECT 1")
             .map_err(ConnectionError::CouldntSetupConfiguration)
     }
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        <DbConnection as TransactionManager<DbConnection>>::is_broken_transaction_manager(conn)
+    /// Called on every return to the pool, which is when idleness starts.
+    fn has_broken(&self, conn: &mut ManagedConnection) -> bool {
+        conn.idle_since = Instant::now();
+        conn.broken
+            || <DbConnection as TransactionManager<DbConnection>>::is_broken_transaction_manager(
+                &mut conn.conn,
+            )
     }
 }
 
@@ -177,7 +227,42 @@ where
     let pool = pool.clone();
     web::block(move || {
         let mut conn = pool.get()?;
-        query(&mut conn)
+        let result = query(&mut conn);
+        if matches!(result, Err(AppError::Unavailable(_))) {
+            // The database went away under this connection (a restart, say):
+            // it must not serve another request.
+            conn.mark_broken();
+        }
+        result
+    })
+    .await?
+}
+
+/// As [`run`], for a query that may run twice: when the connection turns
+/// out dead (the database restarted since it was last used), the query is
+/// tried once more on another connection instead of answering 503.
+pub async fn run_retrying<T, F>(pool: &DbPool, query: F) -> Result<T, AppError>
+where
+    F: Fn(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    web::block(move || {
+        let mut conn = pool.get()?;
+        match query(&mut conn) {
+            Err(AppError::Unavailable(cause)) => {
+                log::warn!("discarding a dead database connection ({cause}); trying another");
+                conn.mark_broken();
+                drop(conn);
+                let mut conn = pool.get()?;
+                let result = query(&mut conn);
+                if matches!(result, Err(AppError::Unavailable(_))) {
+                    conn.mark_broken();
+                }
+                result
+            }
+            result => result,
+        }
     })
     .await?
 }
