@@ -33,6 +33,13 @@ pub enum AppError {
     /// 503: the database cannot be reached or the pool is exhausted.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// 503 with `Retry-After`: too much work of one kind queued (password
+    /// hashing); a retry shortly will likely succeed.
+    #[error("busy: {cause}")]
+    Busy {
+        cause: String,
+        retry_after_secs: u64,
+    },
     /// 500: a bug or an unexpected database answer.
     #[error("internal error: {0}")]
     Internal(String),
@@ -64,7 +71,7 @@ impl ResponseError for AppError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -79,6 +86,10 @@ impl ResponseError for AppError {
             Self::Unavailable(cause) => {
                 log::error!("503 Service Unavailable: {cause}");
                 json!("Service Unavailable: the database cannot be reached")
+            }
+            Self::Busy { cause, .. } => {
+                log::warn!("503 Service Unavailable: {cause}");
+                json!("Service Unavailable: the server is busy, retry shortly")
             }
             Self::Internal(cause) => {
                 log::error!("500 Internal Server Error: {cause}");
@@ -97,6 +108,12 @@ impl ResponseError for AppError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(challenge),
             ));
+        }
+        if let Self::Busy {
+            retry_after_secs, ..
+        } = self
+        {
+            response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
         }
         response.json(json!({ "detail": detail }))
     }

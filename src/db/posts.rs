@@ -12,8 +12,32 @@ use super::models::{NewPost, Post, PostChanges, PostWithVotes};
 use super::pool::lower;
 use crate::schema::{posts, users, votes};
 
-/// How many votes the post of the enclosing query has: a correlated
-/// subquery, so only the posts actually returned are counted.
+// Owner and vote count are correlated subqueries rather than joins: with
+// `posts` alone in FROM, both planners walk the (created_at, id) index and
+// stop at the page's end. (Joined to `users`, SQLite starts from the smaller
+// table and sorts every post.) Each runs for a returned row only.
+
+/// The email of the post's owner, by primary key.
+#[diesel::dsl::auto_type]
+fn owner_email() -> _ {
+    users::table
+        .filter(users::id.eq(posts::owner_id))
+        .select(users::email)
+        .single_value()
+        .assume_not_null()
+}
+
+/// When the post's owner signed up, by primary key.
+#[diesel::dsl::auto_type]
+fn owner_created_at() -> _ {
+    users::table
+        .filter(users::id.eq(posts::owner_id))
+        .select(users::created_at)
+        .single_value()
+        .assume_not_null()
+}
+
+/// How many votes the post has, through `votes_post_id_idx`.
 #[diesel::dsl::auto_type]
 fn vote_count() -> _ {
     votes::table
@@ -26,13 +50,11 @@ fn vote_count() -> _ {
 /// Posts with their owners and vote counts, in [`PostWithVotes`]'s shape.
 #[diesel::dsl::auto_type]
 fn posts_with_votes() -> _ {
-    let owner: (users::id, users::email, users::created_at) =
-        (users::id, users::email, users::created_at);
     let post: <posts::table as Table>::AllColumns = posts::all_columns;
+    let email: owner_email = owner_email();
+    let signed_up: owner_created_at = owner_created_at();
     let votes: vote_count = vote_count();
-    posts::table
-        .inner_join(users::table)
-        .select((post, owner, votes))
+    posts::table.select((post, (posts::owner_id, email, signed_up), votes))
 }
 
 /// Searches shorter than this (in characters) have no trigram to look up.
@@ -63,9 +85,11 @@ pub fn list(
             && search.chars().count() >= MIN_INDEXED_SEARCH_CHARS
         {
             query = query.filter(
-                sql::<Bool>("posts.id IN (SELECT rowid FROM posts_search WHERE posts_search MATCH ")
-                    .bind::<Text, _>(fts_phrase(search))
-                    .sql(")"),
+                sql::<Bool>(
+                    "posts.id IN (SELECT rowid FROM posts_search WHERE posts_search MATCH ",
+                )
+                .bind::<Text, _>(fts_phrase(search))
+                .sql(")"),
             );
         }
     }

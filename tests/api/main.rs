@@ -10,7 +10,10 @@ mod helpers;
 mod database;
 mod health_and_errors;
 mod login;
+mod password_hashing;
 mod posts;
+mod round_trips;
+mod search_index;
 mod startup;
 mod tokens;
 mod users;
@@ -22,7 +25,10 @@ fn main() -> std::process::ExitCode {
         database::tests(),
         health_and_errors::tests(),
         login::tests(),
+        password_hashing::tests(),
         posts::tests(),
+        round_trips::tests(),
+        search_index::tests(),
         startup::tests(),
         tokens::tests(),
         users::tests(),
