@@ -238,9 +238,10 @@ where
     .await?
 }
 
-/// As [`run`], for a query that may run twice: when the connection turns
-/// out dead (the database restarted since it was last used), the query is
-/// tried once more on another connection instead of answering 503.
+/// As [`run`], for a query that may run more than once: when the connection
+/// turns out dead (the database restarted since it was last used), it is
+/// discarded and the query tried on another, until a live one answers or
+/// every connection the pool held has been tried.
 pub async fn run_retrying<T, F>(pool: &DbPool, query: F) -> Result<T, AppError>
 where
     F: Fn(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
@@ -248,20 +249,20 @@ where
 {
     let pool = pool.clone();
     web::block(move || {
-        let mut conn = pool.get()?;
-        match query(&mut conn) {
-            Err(AppError::Unavailable(cause)) => {
-                log::warn!("discarding a dead database connection ({cause}); trying another");
-                conn.mark_broken();
-                drop(conn);
-                let mut conn = pool.get()?;
-                let result = query(&mut conn);
-                if matches!(result, Err(AppError::Unavailable(_))) {
+        let mut attempts_left = pool.max_size();
+        loop {
+            let mut conn = pool.get()?;
+            match query(&mut conn) {
+                Err(AppError::Unavailable(cause)) => {
                     conn.mark_broken();
+                    if attempts_left == 0 {
+                        return Err(AppError::Unavailable(cause));
+                    }
+                    log::warn!("discarding a dead database connection ({cause}); trying another");
+                    attempts_left -= 1;
                 }
-                result
+                result => return result,
             }
-            result => result,
         }
     })
     .await?

@@ -8,6 +8,7 @@
 mod helpers;
 
 mod database;
+mod dead_connections;
 mod health_and_errors;
 mod login;
 mod password_hashing;
@@ -23,6 +24,7 @@ fn main() -> std::process::ExitCode {
     let arguments = libtest_mimic::Arguments::from_args();
     let trials = [
         database::tests(),
+        dead_connections::tests(),
         health_and_errors::tests(),
         login::tests(),
         password_hashing::tests(),
