@@ -177,10 +177,17 @@ impl HashPool {
 
         let (reply, answer) = oneshot::channel();
         let state = Arc::new(AtomicU8::new(QUEUED));
+        let counts = Arc::clone(&self.counts);
         let job = Job {
             state: Arc::clone(&state),
             work: Box::new(move || {
-                let _ = reply.send(work());
+                let value = work();
+                // Counted out before the caller hears back, so its next
+                // request finds the place free.
+                counts.running.fetch_sub(1, Ordering::AcqRel);
+                counts.admitted.fetch_sub(1, Ordering::AcqRel);
+                counts.publish();
+                let _ = reply.send(value);
             }),
         };
         let sent = self
@@ -243,11 +250,12 @@ fn hashing_thread(receiver: &Mutex<Receiver<Job>>, counts: &Counts) {
         if started {
             counts.running.fetch_add(1, Ordering::AcqRel);
             counts.publish();
+            // Counts itself out when done.
             (job.work)();
-            counts.running.fetch_sub(1, Ordering::AcqRel);
+        } else {
+            counts.admitted.fetch_sub(1, Ordering::AcqRel);
+            counts.publish();
         }
-        counts.admitted.fetch_sub(1, Ordering::AcqRel);
-        counts.publish();
     }
 }
 
