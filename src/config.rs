@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use jsonwebtoken::Algorithm;
 
+use crate::auth::password::HashPoolSize;
 pub use crate::client_addr::TrustedProxies;
 
 /// Which database `DATABASE_URL` selects.
@@ -225,6 +226,10 @@ pub struct Settings {
     /// set it below a minute; the environment only takes whole minutes.
     pub token_ttl: TimeDelta,
     pub bcrypt_cost: u32,
+    /// Threads, queue and wait of the password-hashing pool
+    /// (`PASSWORD_HASH_THREADS`, `PASSWORD_HASH_QUEUE`,
+    /// `PASSWORD_HASH_WAIT_SECONDS`).
+    pub password_hashing: HashPoolSize,
     pub host: String,
     pub port: u16,
     pub cors_origins: CorsOrigins,
@@ -353,6 +358,21 @@ impl Settings {
             algorithm,
             token_ttl,
             bcrypt_cost: parse_number(&var, "BCRYPT_COST", bcrypt::DEFAULT_COST, 4..=31)?,
+            password_hashing: HashPoolSize {
+                threads: parse_number(
+                    &var,
+                    "PASSWORD_HASH_THREADS",
+                    HashPoolSize::default_threads(),
+                    1..=256,
+                )?,
+                queue: parse_number(&var, "PASSWORD_HASH_QUEUE", 64, 0..=100_000)?,
+                max_wait: Duration::from_secs(parse_number(
+                    &var,
+                    "PASSWORD_HASH_WAIT_SECONDS",
+                    5,
+                    1..=600,
+                )?),
+            },
             host: var("HOST").map_or_else(|| "127.0.0.1".to_owned(), |h| h.trim().to_owned()),
             port: parse_number(&var, "PORT", 8000, 0..=u16::MAX)?,
             cors_origins,
@@ -630,6 +650,9 @@ mod tests {
             ("KEEP_ALIVE_SECONDS", "1.5"),
             ("LISTEN_BACKLOG", "0"),
             ("TRUSTED_PROXIES", "proxy.internal"),
+            ("PASSWORD_HASH_THREADS", "0"),
+            ("PASSWORD_HASH_QUEUE", "-1"),
+            ("PASSWORD_HASH_WAIT_SECONDS", "0"),
         ] {
             assert_eq!(
                 settings(&[(name, bad)]).unwrap_err().name,

@@ -39,6 +39,13 @@ pub enum AppError {
     /// 503 with `Retry-After`: the database cannot be reached or the pool is exhausted.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// 503 with `Retry-After`: too much work of one kind queued (password
+    /// hashing); a retry shortly will likely succeed.
+    #[error("busy: {cause}")]
+    Busy {
+        cause: String,
+        retry_after_secs: u64,
+    },
     /// 500: a bug or an unexpected database answer.
     #[error("internal error: {0}")]
     Internal(String),
@@ -72,7 +79,7 @@ impl ResponseError for AppError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -87,6 +94,10 @@ impl ResponseError for AppError {
             Self::Unavailable(cause) => {
                 log::error!("503 Service Unavailable: {cause}");
                 json!("Service Unavailable: the database cannot be reached")
+            }
+            Self::Busy { cause, .. } => {
+                log::warn!("503 Service Unavailable: {cause}");
+                json!("Service Unavailable: the server is busy, retry shortly")
             }
             Self::Internal(cause) => {
                 log::error!("500 Internal Server Error: {cause}");
@@ -107,7 +118,10 @@ impl ResponseError for AppError {
                     HeaderValue::from_static(challenge),
                 ));
             }
-            Self::TooManyRequests { retry_after_secs } => {
+            Self::TooManyRequests { retry_after_secs }
+            | Self::Busy {
+                retry_after_secs, ..
+            } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             // The database is probed about once a second.
@@ -137,12 +151,33 @@ impl From<DieselError> for AppError {
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
                 Self::Conflict("Resource already exists".into())
             }
-            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => Self::Unavailable(info.message().to_owned()),
+            // A server shutting down (a restart) ends sessions with 57P01,
+            // which libpq may report before it marks the connection bad.
+            DieselError::DatabaseError(_, info) if connection_lost(info.message()) => {
                 Self::Unavailable(info.message().to_owned())
+            }
+            DieselError::BrokenTransactionManager => {
+                Self::Unavailable("the connection's transaction state is broken".into())
             }
             other => Self::Internal(format!("database: {other}")),
         }
     }
+}
+
+/// libpq's words for a session the server ended or a socket that died.
+fn connection_lost(message: &str) -> bool {
+    [
+        "terminating connection",
+        "server closed the connection",
+        "no connection to the server",
+        "connection to server was lost",
+    ]
+    .iter()
+    .any(|words| message.contains(words))
 }
 
 impl From<r2d2::Error> for AppError {

@@ -64,8 +64,8 @@ impl AppState {
         let pool = web::block(move || connect_and_migrate(&db_settings))
             .await
             .map_err(setup("the database"))??;
-        let cost = settings.bcrypt_cost;
-        let hasher = web::block(move || PasswordHasher::new(cost))
+        let (cost, hashing) = (settings.bcrypt_cost, settings.password_hashing);
+        let hasher = web::block(move || PasswordHasher::new(cost, hashing))
             .await
             .map_err(setup("bcrypt"))?
             .map_err(setup("bcrypt"))?;
@@ -251,6 +251,14 @@ fn cors(origins: &CorsOrigins) -> Cors {
     }
 }
 
+/// Each worker's blocking pool: the database pool's connections, and a few
+/// for start-up work and requests that fail before they need one.
+fn blocking_threads_for(pool_size: u32) -> usize {
+    usize::try_from(pool_size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(4)
+}
+
 /// A running server bound to its port, and its `/metrics` server if
 /// `METRICS_ADDR` is set.
 pub struct Application {
@@ -312,6 +320,10 @@ impl Application {
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
         }
+        // Blocking threads only ever wait for or use a pooled connection
+        // (hashing has threads of its own): more than the pool can serve
+        // would only queue at the pool, each holding a stack.
+        server = server.worker_max_blocking_threads(blocking_threads_for(settings.pool_size));
         let server = server
             .listen(listener)
             .map_err(|source| StartupError::Bind {

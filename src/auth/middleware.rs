@@ -10,42 +10,76 @@ use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 use crate::auth::TokenService;
-use crate::db::{self, DbPool};
+use crate::db::models::User;
+use crate::db::{self, DbConnection, DbPool};
 use crate::error::AppError;
 
-/// The authenticated caller, put in the request extensions by the middleware.
+/// The caller named by a valid token, put in the request extensions by the
+/// middleware. Whether the account still exists is checked on the handler's
+/// own connection, as the first statement of its database work
+/// ([`CurrentUser::run`]), which saves a pool checkout and a round trip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CurrentUser {
-    pub id: i32,
+    id: i32,
 }
 
-/// Refuses the request with 401 unless it carries a valid bearer token of a
-/// user who still exists; otherwise hands the caller to the handler.
+impl CurrentUser {
+    /// Runs `work` with a pooled connection on the blocking pool, once the
+    /// caller's account is found on that connection: a deleted user's token
+    /// gets 401 before anything else runs.
+    pub async fn run<T, F>(self, pool: &DbPool, work: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConnection, User) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        db::run(pool, move |conn| {
+            let caller = self.account(conn)?;
+            work(conn, caller)
+        })
+        .await
+    }
+
+    /// As [`CurrentUser::run`], for reads: retried once on another connection
+    /// when the first proves dead.
+    pub async fn run_read<T, F>(self, pool: &DbPool, work: F) -> Result<T, AppError>
+    where
+        F: Fn(&mut DbConnection, User) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        db::run_retrying(pool, move |conn| {
+            let caller = self.account(conn)?;
+            work(conn, caller)
+        })
+        .await
+    }
+
+    fn account(self, conn: &mut DbConnection) -> Result<User, AppError> {
+        db::users::find(conn, self.id)?.ok_or_else(|| {
+            log::debug!("token refused: user {} no longer exists", self.id);
+            AppError::invalid_token()
+        })
+    }
+}
+
+/// Refuses the request with 401 unless it carries a valid bearer token (good
+/// signature, not expired); otherwise hands the caller to the handler.
 pub async fn require_bearer_token(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let caller = authenticate(&req).await?;
+    let caller = authenticate(&req)?;
     req.extensions_mut().insert(caller);
     next.call(req).await
 }
 
-async fn authenticate(req: &ServiceRequest) -> Result<CurrentUser, AppError> {
+fn authenticate(req: &ServiceRequest) -> Result<CurrentUser, AppError> {
     let token = bearer_token(req.headers()).ok_or(AppError::Unauthorized { token_given: false })?;
     let tokens = req
         .app_data::<web::Data<TokenService>>()
         .ok_or_else(|| AppError::Internal("TokenService is not registered".into()))?;
-    let user_id = tokens.verify(token)?;
-
-    let pool = req
-        .app_data::<web::Data<DbPool>>()
-        .ok_or_else(|| AppError::Internal("DbPool is not registered".into()))?;
-    let exists = db::run(pool, move |conn| Ok(db::users::exists(conn, user_id)?)).await?;
-    if !exists {
-        log::debug!("token refused: user {user_id} no longer exists");
-        return Err(AppError::invalid_token());
-    }
-    Ok(CurrentUser { id: user_id })
+    Ok(CurrentUser {
+        id: tokens.verify(token)?,
+    })
 }
 
 /// The token of `Authorization: Bearer <token>` (scheme case-insensitive).

@@ -1,26 +1,64 @@
-//! bcrypt hashing and verification, always on the blocking thread pool.
+//! bcrypt hashing and verification, on a small pool of low-priority threads
+//! of their own with a bounded queue, so a flood of logins can neither take
+//! every core nor queue without end.
 
-use actix_web::web;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
 
 use crate::error::AppError;
 
 /// Longest password bcrypt can use in full; longer ones are refused, never
 /// silently truncated.
 pub const MAX_PASSWORD_BYTES: usize = 72;
-pub const MIN_PASSWORD_BYTES: usize = 8;
+
+/// The nice value of the hashing threads: under load the scheduler gives
+/// them about a tenth of what an ordinary thread gets, so reads keep the CPU.
+const HASHING_NICENESS: i32 = 10;
+
+/// How the hashing pool is sized (`PASSWORD_HASH_*` settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashPoolSize {
+    /// Hashes computed at once.
+    pub threads: usize,
+    /// Hashes that may wait for a thread; any more are refused at once.
+    pub queue: usize,
+    /// Longest a hash may wait for a thread before it is refused.
+    pub max_wait: Duration,
+}
+
+impl HashPoolSize {
+    /// One thread fewer than the cores (at least one), so hashing always
+    /// leaves a core to everything else.
+    pub fn default_threads() -> usize {
+        thread::available_parallelism()
+            .map_or(1, |cores| cores.get().saturating_sub(1))
+            .max(1)
+    }
+}
 
 pub struct PasswordHasher {
     cost: u32,
     /// Verified against when the email is unknown, so that answer takes as
     /// long as a wrong password does.
     dummy_hash: String,
+    pool: HashPool,
 }
 
 impl PasswordHasher {
-    /// Computes the dummy hash: call it off the async executor.
-    pub fn new(cost: u32) -> Result<Self, bcrypt::BcryptError> {
+    /// Computes the dummy hash (call it off the async executor) and starts
+    /// the hashing threads.
+    pub fn new(cost: u32, size: HashPoolSize) -> Result<Self, PasswordHasherError> {
         let dummy_hash = bcrypt::hash("postapi timing-equaliser password", cost)?;
-        Ok(Self { cost, dummy_hash })
+        Ok(Self {
+            cost,
+            dummy_hash,
+            pool: HashPool::start(size)?,
+        })
     }
 
     /// Hashes a password already checked to be at most 72 bytes. (bcrypt's
@@ -32,13 +70,15 @@ impl PasswordHasher {
             ));
         }
         let cost = self.cost;
-        web::block(move || bcrypt::hash(password, cost))
+        self.pool
+            .run(move || bcrypt::hash(password, cost))
             .await?
             .map_err(|e| AppError::Internal(format!("bcrypt hash: {e}")))
     }
 
     /// Checks `password` against `stored_hash`, or against the dummy hash when
     /// there is no such user (and then answers `false` whatever happens).
+    /// Both take the same path through the pool, queue included.
     pub async fn verify(
         &self,
         password: String,
@@ -49,18 +89,209 @@ impl PasswordHasher {
         // such a password is wrong, though still verified for equal timing.
         let within_limit = password.len() <= MAX_PASSWORD_BYTES;
         let hash = stored_hash.unwrap_or_else(|| self.dummy_hash.clone());
-        let matches = web::block(move || bcrypt::verify(password, &hash).unwrap_or(false)).await?;
+        let matches = self
+            .pool
+            .run(move || bcrypt::verify(password, &hash).unwrap_or(false))
+            .await?;
         Ok(user_exists && within_limit && matches)
     }
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordHasherError {
+    #[error("{0}")]
+    Bcrypt(#[from] bcrypt::BcryptError),
+    #[error("cannot start a hashing thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// A job's fate, settled once: a thread starts it, or its caller gives up.
+const QUEUED: u8 = 0;
+const STARTED: u8 = 1;
+const ABANDONED: u8 = 2;
+
+struct Job {
+    state: Arc<AtomicU8>,
+    work: Box<dyn FnOnce() + Send>,
+}
+
+/// Threads that take jobs off one shared queue.
+struct HashPool {
+    jobs: Mutex<Sender<Job>>,
+    counts: Arc<Counts>,
+    size: HashPoolSize,
+}
+
+#[derive(Default)]
+struct Counts {
+    /// Admitted and not finished: running plus waiting.
+    admitted: AtomicUsize,
+    running: AtomicUsize,
+}
+
+impl Counts {
+    fn publish(&self) {
+        let admitted = self.admitted.load(Ordering::Relaxed);
+        let running = self.running.load(Ordering::Relaxed);
+        metrics::gauge!("postapi_password_hash_in_flight").set(running as f64);
+        metrics::gauge!("postapi_password_hash_queue_depth")
+            .set(admitted.saturating_sub(running) as f64);
+    }
+}
+
+impl HashPool {
+    fn start(size: HashPoolSize) -> std::io::Result<Self> {
+        let (sender, receiver) = channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let counts = Arc::new(Counts::default());
+        for n in 0..size.threads {
+            let receiver = Arc::clone(&receiver);
+            let counts = Arc::clone(&counts);
+            thread::Builder::new()
+                .name(format!("password-hash-{n}"))
+                .spawn(move || hashing_thread(&receiver, &counts))?;
+        }
+        counts.publish();
+        Ok(Self {
+            jobs: Mutex::new(sender),
+            counts,
+            size,
+        })
+    }
+
+    /// Runs `work` on a hashing thread; 503 when the queue is full or the
+    /// wait for a thread runs out.
+    async fn run<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let bound = self.size.threads + self.size.queue;
+        let admitted = self.counts.admitted.fetch_add(1, Ordering::AcqRel);
+        if admitted >= bound {
+            self.counts.admitted.fetch_sub(1, Ordering::AcqRel);
+            return Err(self.refuse("the queue is full"));
+        }
+        self.counts.publish();
+
+        let (reply, answer) = oneshot::channel();
+        let state = Arc::new(AtomicU8::new(QUEUED));
+        let counts = Arc::clone(&self.counts);
+        let job = Job {
+            state: Arc::clone(&state),
+            work: Box::new(move || {
+                let value = work();
+                // Counted out before the caller hears back, so its next
+                // request finds the place free.
+                counts.running.fetch_sub(1, Ordering::AcqRel);
+                counts.admitted.fetch_sub(1, Ordering::AcqRel);
+                counts.publish();
+                let _ = reply.send(value);
+            }),
+        };
+        let sent = self
+            .jobs
+            .lock()
+            .map_err(|_| AppError::Internal("the hashing queue lock is poisoned".into()))
+            .and_then(|jobs| {
+                jobs.send(job)
+                    .map_err(|_| AppError::Internal("the hashing threads are gone".into()))
+            });
+        if let Err(error) = sent {
+            self.counts.admitted.fetch_sub(1, Ordering::AcqRel);
+            return Err(error);
+        }
+
+        let mut answer = answer;
+        match tokio::time::timeout(self.size.max_wait, &mut answer).await {
+            Ok(result) => result.map_err(|_| hashing_thread_died()),
+            Err(_) => {
+                if state
+                    .compare_exchange(QUEUED, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    // The thread that dequeues it will drop it uncounted.
+                    return Err(self.refuse("the wait for a hashing thread ran out"));
+                }
+                // Started just now: its answer is on the way.
+                answer.await.map_err(|_| hashing_thread_died())
+            }
+        }
+    }
+
+    fn refuse(&self, why: &str) -> AppError {
+        metrics::counter!("postapi_password_hash_rejected_total").increment(1);
+        let retry_after = self.size.max_wait.as_secs().max(1);
+        AppError::Busy {
+            cause: format!("password hashing: {why}"),
+            retry_after_secs: retry_after,
+        }
+    }
+}
+
+fn hashing_thread_died() -> AppError {
+    AppError::Internal("a hashing thread stopped before answering".into())
+}
+
+fn hashing_thread(receiver: &Mutex<Receiver<Job>>, counts: &Counts) {
+    lower_this_threads_priority();
+    loop {
+        let job = match receiver.lock() {
+            Ok(jobs) => jobs.recv(),
+            Err(_) => return,
+        };
+        // The sender lives as long as the hasher; when it goes, so do we.
+        let Ok(job) = job else { return };
+        let started = job
+            .state
+            .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if started {
+            counts.running.fetch_add(1, Ordering::AcqRel);
+            counts.publish();
+            // Counts itself out when done.
+            (job.work)();
+        } else {
+            counts.admitted.fetch_sub(1, Ordering::AcqRel);
+            counts.publish();
+        }
+    }
+}
+
+/// Gives the calling thread (and only it) a higher nice value. Best effort:
+/// a failure leaves it at normal priority.
+#[cfg(target_os = "linux")]
+fn lower_this_threads_priority() {
+    // SAFETY: gettid and setpriority take plain integers and touch no memory
+    // of ours; on Linux PRIO_PROCESS with a thread id acts on that thread.
+    let result = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, HASHING_NICENESS)
+    };
+    if result != 0 {
+        log::warn!(
+            "cannot lower the priority of a hashing thread: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_this_threads_priority() {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const SMALL: HashPoolSize = HashPoolSize {
+        threads: 1,
+        queue: 4,
+        max_wait: Duration::from_secs(5),
+    };
+
     #[actix_web::test]
     async fn a_password_of_exactly_72_bytes_hashes_and_verifies() {
-        let hasher = PasswordHasher::new(4).unwrap();
+        let hasher = PasswordHasher::new(4, SMALL).unwrap();
         let password = "p".repeat(MAX_PASSWORD_BYTES);
         let hash = hasher.hash(password.clone()).await.unwrap();
 
@@ -80,7 +311,7 @@ mod tests {
 
     #[actix_web::test]
     async fn an_unknown_user_never_verifies() {
-        let hasher = PasswordHasher::new(4).unwrap();
+        let hasher = PasswordHasher::new(4, SMALL).unwrap();
         let dummy_password = "postapi timing-equaliser password".to_owned();
 
         assert!(!hasher.verify(dummy_password, None).await.unwrap());

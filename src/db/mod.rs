@@ -8,4 +8,4 @@ pub mod posts;
 pub mod users;
 pub mod votes;
 
-pub use pool::{DbConnection, DbPool, run, write_transaction};
+pub use pool::{DbConnection, DbPool, run, run_retrying, write_transaction};

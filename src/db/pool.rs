@@ -1,8 +1,9 @@
 //! Connections to either database, the r2d2 pool over them, migrations, and
 //! the helpers that run queries off the async executor.
 
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::web;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -30,12 +31,47 @@ diesel::define_sql_function! {
     fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
 
+/// A pooled connection idle for less than this is handed out untested: a
+/// `SELECT 1` on every checkout would double the round trips of most
+/// requests. (HikariCP's rule; a connection that dies meanwhile fails its
+/// query with a 503 and is discarded.)
+const VALIDATE_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
+
 /// A connection to whichever database `DATABASE_URL` chose.
 // SQLite stays last: the derive tries variants in order.
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
     Postgres(PgConnection),
     Sqlite(SqliteConnection),
+}
+
+/// A connection as the pool keeps it: since when it has been idle, and
+/// whether a query on it showed it broken.
+pub struct ManagedConnection {
+    conn: DbConnection,
+    idle_since: Instant,
+    broken: bool,
+}
+
+impl ManagedConnection {
+    /// Makes the pool discard this connection when it comes back.
+    pub fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+}
+
+impl Deref for ManagedConnection {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for ManagedConnection {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
 }
 
 pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
@@ -93,10 +129,10 @@ impl ConnectionManager {
 }
 
 impl r2d2::ManageConnection for ConnectionManager {
-    type Connection = DbConnection;
+    type Connection = ManagedConnection;
     type Error = ConnectionError;
 
-    fn connect(&self) -> Result<DbConnection, ConnectionError> {
+    fn connect(&self) -> Result<ManagedConnection, ConnectionError> {
         let connection = self.establish();
         if let Some(availability) = &self.availability {
             match &connection {
@@ -104,16 +140,30 @@ impl r2d2::ManageConnection for ConnectionManager {
                 Err(error) => availability.connect_failed(error),
             }
         }
-        connection
+        Ok(ManagedConnection {
+            conn: connection?,
+            idle_since: Instant::now(),
+            broken: false,
+        })
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectionError> {
-        conn.batch_execute("SELECT 1")
+    /// Called on every checkout; tests only connections idle for a while.
+    fn is_valid(&self, conn: &mut ManagedConnection) -> Result<(), ConnectionError> {
+        if conn.idle_since.elapsed() < VALIDATE_WHEN_IDLE_FOR {
+            return Ok(());
+        }
+        conn.conn
+            .batch_execute("SELECT 1")
             .map_err(ConnectionError::CouldntSetupConfiguration)
     }
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        <DbConnection as TransactionManager<DbConnection>>::is_broken_transaction_manager(conn)
+    /// Called on every return to the pool, which is when idleness starts.
+    fn has_broken(&self, conn: &mut ManagedConnection) -> bool {
+        conn.idle_since = Instant::now();
+        conn.broken
+            || <DbConnection as TransactionManager<DbConnection>>::is_broken_transaction_manager(
+                &mut conn.conn,
+            )
     }
 }
 
@@ -206,7 +256,48 @@ where
     let pool = pool.clone();
     web::block(move || {
         let mut conn = crate::metrics::waiting_for_connection(|| pool.checkout())?;
-        query(&mut conn)
+        let result = query(&mut conn);
+        if matches!(result, Err(AppError::Unavailable(_))) {
+            // The database went away under this connection (a restart, say):
+            // it must not serve another request.
+            conn.mark_broken();
+        }
+        result
+    })
+    .await?
+}
+
+/// As [`run`], for a query that may run more than once: when the connection
+/// turns out dead (the database restarted since it was last used), it is
+/// discarded and the query tried on another, until a live one answers or
+/// every connection the pool held has been tried.
+pub async fn run_retrying<T, F>(pool: &DbPool, query: F) -> Result<T, AppError>
+where
+    F: Fn(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+    T: Send + 'static,
+{
+    if pool.known_unreachable() {
+        return Err(AppError::Unavailable(
+            "the database is marked unreachable".into(),
+        ));
+    }
+    let pool = pool.clone();
+    web::block(move || {
+        let mut attempts_left = pool.max_size();
+        loop {
+            let mut conn = crate::metrics::waiting_for_connection(|| pool.checkout())?;
+            match query(&mut conn) {
+                Err(AppError::Unavailable(cause)) => {
+                    conn.mark_broken();
+                    if attempts_left == 0 {
+                        return Err(AppError::Unavailable(cause));
+                    }
+                    log::warn!("discarding a dead database connection ({cause}); trying another");
+                    attempts_left -= 1;
+                }
+                result => return result,
+            }
+        }
     })
     .await?
 }

@@ -1,42 +1,64 @@
-//! Queries on `posts`, each post read with its owner and vote count in one
-//! statement.
+//! Queries on `posts`. A post is read with its owner and vote count, computed
+//! for the rows of the page only: pages walk `posts_created_at_id_idx` newest
+//! first and stop after `skip + limit` rows, and each row's votes are counted
+//! through `votes_post_id_idx`.
 
-use diesel::dsl::count;
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
 
 use super::DbConnection;
-use super::models::{NewPost, Post, PostChanges, PostWithVotes, USER_COLUMNS};
+use super::models::{NewPost, Post, PostChanges, PostWithVotes};
 use super::pool::lower;
 use crate::schema::{posts, users, votes};
 
-// Grouping by both primary keys determines every selected column; Diesel needs
-// to be told that this holds across the two tables.
-diesel::allow_columns_to_appear_in_same_group_by_clause!(
-    posts::id,
-    posts::title,
-    posts::content,
-    posts::published,
-    posts::created_at,
-    posts::owner_id,
-    users::id,
-    users::email,
-    users::created_at,
-);
+// Owner and vote count are correlated subqueries rather than joins: with
+// `posts` alone in FROM, both planners walk the (created_at, id) index and
+// stop at the page's end. (Joined to `users`, SQLite starts from the smaller
+// table and sorts every post.) Each runs for a returned row only.
 
-/// Posts joined to their owners and left-joined to votes, grouped per post.
-macro_rules! posts_with_votes {
-    () => {
-        posts::table
-            .inner_join(users::table)
-            .left_join(votes::table.on(votes::post_id.eq(posts::id)))
-            .group_by((posts::id, users::id))
-            .select((
-                posts::all_columns,
-                USER_COLUMNS,
-                count(votes::user_id.nullable()),
-            ))
-    };
+/// The email of the post's owner, by primary key.
+#[diesel::dsl::auto_type]
+fn owner_email() -> _ {
+    users::table
+        .filter(users::id.eq(posts::owner_id))
+        .select(users::email)
+        .single_value()
+        .assume_not_null()
 }
+
+/// When the post's owner signed up, by primary key.
+#[diesel::dsl::auto_type]
+fn owner_created_at() -> _ {
+    users::table
+        .filter(users::id.eq(posts::owner_id))
+        .select(users::created_at)
+        .single_value()
+        .assume_not_null()
+}
+
+/// How many votes the post has, through `votes_post_id_idx`.
+#[diesel::dsl::auto_type]
+fn vote_count() -> _ {
+    votes::table
+        .filter(votes::post_id.eq(posts::id))
+        .count()
+        .single_value()
+        .assume_not_null()
+}
+
+/// Posts with their owners and vote counts, in [`PostWithVotes`]'s shape.
+#[diesel::dsl::auto_type]
+fn posts_with_votes() -> _ {
+    let post: <posts::table as Table>::AllColumns = posts::all_columns;
+    let email: owner_email = owner_email();
+    let signed_up: owner_created_at = owner_created_at();
+    let votes: vote_count = vote_count();
+    posts::table.select((post, (posts::owner_id, email, signed_up), votes))
+}
+
+/// Searches shorter than this (in characters) have no trigram to look up.
+const MIN_INDEXED_SEARCH_CHARS: usize = 3;
 
 /// One page of posts, newest first; `search` is a literal, case-insensitive
 /// substring of the title.
@@ -46,32 +68,65 @@ pub fn list(
     skip: i64,
     search: Option<&str>,
 ) -> QueryResult<Vec<PostWithVotes>> {
-    let mut query = posts_with_votes!()
+    let mut query = posts_with_votes()
         .order_by((posts::created_at.desc(), posts::id.desc()))
         .limit(limit)
         .offset(skip)
         .into_boxed();
     if let Some(search) = search.filter(|s| !s.is_empty()) {
-        // Both sides folded by the same lower(); escaping survives it.
+        // The exact test, both sides folded by the same lower(); escaping
+        // survives it. On PostgreSQL the trigram index on lower(title) serves
+        // this LIKE itself.
         let pattern = format!("%{}%", escape_like(search));
         query = query.filter(lower(posts::title).like(lower(pattern)).escape('\\'));
+        // SQLite's index is the FTS5 table: it narrows the candidates, the
+        // LIKE above keeps the answer exact.
+        if matches!(conn, DbConnection::Sqlite(_))
+            && search.chars().count() >= MIN_INDEXED_SEARCH_CHARS
+        {
+            query = query.filter(
+                sql::<Bool>(
+                    "posts.id IN (SELECT rowid FROM posts_search WHERE posts_search MATCH ",
+                )
+                .bind::<Text, _>(fts_phrase(search))
+                .sql(")"),
+            );
+        }
     }
     query.load(conn)
 }
 
+/// `text` as one FTS5 phrase: lower-cased as the index was (the connection's
+/// Unicode lower() is Rust's), in double quotes, inner quotes doubled.
+fn fts_phrase(text: &str) -> String {
+    format!("\"{}\"", text.to_lowercase().replace('"', "\"\""))
+}
+
 pub fn find_with_votes(conn: &mut DbConnection, id: i32) -> QueryResult<Option<PostWithVotes>> {
-    posts_with_votes!()
+    posts_with_votes()
         .filter(posts::id.eq(id))
         .first(conn)
         .optional()
 }
 
-pub fn find(conn: &mut DbConnection, id: i32) -> QueryResult<Option<Post>> {
-    posts::table.find(id).first(conn).optional()
-}
-
 pub fn exists(conn: &mut DbConnection, id: i32) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(posts::table.find(id))).get_result(conn)
+}
+
+/// Who owns a post, if it exists.
+pub fn owner_of(conn: &mut DbConnection, id: i32) -> QueryResult<Option<i32>> {
+    posts::table
+        .find(id)
+        .select(posts::owner_id)
+        .first(conn)
+        .optional()
+}
+
+pub fn vote_count_of(conn: &mut DbConnection, id: i32) -> QueryResult<i64> {
+    votes::table
+        .filter(votes::post_id.eq(id))
+        .count()
+        .get_result(conn)
 }
 
 pub fn insert(conn: &mut DbConnection, new_post: &NewPost<'_>) -> QueryResult<Post> {
@@ -81,17 +136,27 @@ pub fn insert(conn: &mut DbConnection, new_post: &NewPost<'_>) -> QueryResult<Po
         .get_result(conn)
 }
 
-/// Replaces what an owner may change; `false` when the post is gone.
-pub fn update(conn: &mut DbConnection, id: i32, changes: &PostChanges<'_>) -> QueryResult<bool> {
-    Ok(diesel::update(posts::table.find(id))
+/// Replaces what an owner may change, in one statement that checks the
+/// owner too; `None` when no post `id` of `owner_id` exists.
+pub fn update_owned(
+    conn: &mut DbConnection,
+    id: i32,
+    owner_id: i32,
+    changes: &PostChanges<'_>,
+) -> QueryResult<Option<Post>> {
+    diesel::update(posts::table.find(id).filter(posts::owner_id.eq(owner_id)))
         .set(changes)
-        .execute(conn)?
-        > 0)
+        .returning(posts::all_columns)
+        .get_result(conn)
+        .optional()
 }
 
-/// Deletes a post (its votes go with it); `false` when there was none.
-pub fn delete(conn: &mut DbConnection, id: i32) -> QueryResult<bool> {
-    Ok(diesel::delete(posts::table.find(id)).execute(conn)? > 0)
+/// Deletes a post of `owner_id` (its votes go with it); `false` when there
+/// was no such post of theirs.
+pub fn delete_owned(conn: &mut DbConnection, id: i32, owner_id: i32) -> QueryResult<bool> {
+    let deleted =
+        diesel::delete(posts::table.find(id).filter(posts::owner_id.eq(owner_id))).execute(conn)?;
+    Ok(deleted > 0)
 }
 
 /// Makes `%`, `_` and `\` match themselves under `LIKE ... ESCAPE '\'`.

@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::CurrentUser;
 use crate::config::PostShape;
 use crate::db::models::{NewPost, PostChanges, PostWithVotes};
-use crate::db::{self, DbConnection, DbPool, write_transaction};
+use crate::db::{self, DbConnection, DbPool};
 use crate::error::{AppError, FieldError};
 use crate::extract::{ValidJson, last_value, query_pairs};
 use crate::routes::post_shape::PostBody;
@@ -213,15 +213,15 @@ fn not_found_to_change(id: impl std::fmt::Display) -> AppError {
     AppError::NotFound(format!("post with id: {id} does not exist"))
 }
 
-/// 404 if the post is missing, 403 if it is someone else's.
-fn check_owner(conn: &mut DbConnection, id: i32, caller: CurrentUser) -> Result<(), AppError> {
-    let post = db::posts::find(conn, id)?.ok_or_else(|| not_found_to_change(id))?;
-    if post.owner_id != caller.id {
-        return Err(AppError::Forbidden(
-            "Not authorized to perform requested action".into(),
-        ));
+/// Why a change that matched no post of the caller's did nothing: 404 if the
+/// post is missing, 403 if it is someone else's. Looked up only then, so a
+/// successful change costs one statement.
+fn unchanged(conn: &mut DbConnection, id: i32) -> AppError {
+    match db::posts::owner_of(conn, id) {
+        Ok(Some(_)) => AppError::Forbidden("Not authorized to perform requested action".into()),
+        Ok(None) => not_found_to_change(id),
+        Err(error) => error.into(),
     }
-    Ok(())
 }
 
 /// Posts, newest first.
@@ -240,18 +240,20 @@ fn check_owner(conn: &mut DbConnection, id: i32, caller: CurrentUser) -> Result<
 )]
 pub async fn list_posts(
     pool: web::Data<DbPool>,
+    caller: CurrentUser,
     shape: web::Data<PostShape>,
     query: ListPostsQuery,
 ) -> Result<HttpResponse, AppError> {
-    let posts = db::run(&pool, move |conn| {
-        Ok(db::posts::list(
-            conn,
-            query.limit,
-            query.skip,
-            query.search.as_deref(),
-        )?)
-    })
-    .await?;
+    let posts = caller
+        .run_read(&pool, move |conn, _| {
+            Ok(db::posts::list(
+                conn,
+                query.limit,
+                query.skip,
+                query.search.as_deref(),
+            )?)
+        })
+        .await?;
     let posts: Vec<PostBody> = posts
         .into_iter()
         .map(|post| PostBody::read(&shape, post))
@@ -276,11 +278,16 @@ pub async fn list_posts(
 )]
 pub async fn get_post(
     pool: web::Data<DbPool>,
+    caller: CurrentUser,
     shape: web::Data<PostShape>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let id = row_id(id, not_found_to_read)?;
-    let post = db::run(&pool, move |conn| Ok(db::posts::find_with_votes(conn, id)?)).await?;
+    let post = caller
+        .run_read(&pool, move |conn, _| {
+            Ok(db::posts::find_with_votes(conn, id)?)
+        })
+        .await?;
     let post = post.ok_or_else(|| not_found_to_read(id))?;
     Ok(HttpResponse::Ok().json(PostBody::read(&shape, post)))
 }
@@ -306,18 +313,24 @@ pub async fn create_post(
     caller: CurrentUser,
     ValidJson(input): ValidJson<PostIn>,
 ) -> Result<HttpResponse, AppError> {
-    let post = db::run(&pool, move |conn| {
-        let new_post = NewPost {
-            title: &input.title,
-            content: &input.content,
-            published: input.published,
-            created_at: Utc::now().naive_utc().trunc_subsecs(6),
-            owner_id: caller.id,
-        };
-        let id = db::posts::insert(conn, &new_post)?.id;
-        db::posts::find_with_votes(conn, id)?.ok_or_else(|| not_found_to_read(id))
-    })
-    .await?;
+    let post = caller
+        .run(&pool, move |conn, owner| {
+            let new_post = NewPost {
+                title: &input.title,
+                content: &input.content,
+                published: input.published,
+                created_at: Utc::now().naive_utc().trunc_subsecs(6),
+                owner_id: owner.id,
+            };
+            // A new post has no votes yet, and its owner is the caller.
+            let post = db::posts::insert(conn, &new_post)?;
+            Ok(PostWithVotes {
+                post,
+                owner,
+                votes: 0,
+            })
+        })
+        .await?;
     Ok(HttpResponse::Created().json(PostBody::written(&shape, post)))
 }
 
@@ -347,22 +360,19 @@ pub async fn update_post(
     ValidJson(input): ValidJson<PostIn>,
 ) -> Result<HttpResponse, AppError> {
     let id = row_id(id, not_found_to_change)?;
-    let post = db::run(&pool, move |conn| {
-        write_transaction(conn, |conn| {
-            check_owner(conn, id, caller)?;
+    let post = caller
+        .run(&pool, move |conn, owner| {
             let changes = PostChanges {
                 title: &input.title,
                 content: &input.content,
                 published: input.published,
             };
-            // A delete racing this update on PostgreSQL can win in between.
-            if !db::posts::update(conn, id, &changes)? {
-                return Err(not_found_to_change(id));
-            }
-            db::posts::find_with_votes(conn, id)?.ok_or_else(|| not_found_to_change(id))
+            let post = db::posts::update_owned(conn, id, owner.id, &changes)?
+                .ok_or_else(|| unchanged(conn, id))?;
+            let votes = db::posts::vote_count_of(conn, id)?;
+            Ok(PostWithVotes { post, owner, votes })
         })
-    })
-    .await?;
+        .await?;
     Ok(HttpResponse::Ok().json(PostBody::written(&shape, post)))
 }
 
@@ -388,15 +398,13 @@ pub async fn delete_post(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let id = row_id(id, not_found_to_change)?;
-    db::run(&pool, move |conn| {
-        write_transaction(conn, |conn| {
-            check_owner(conn, id, caller)?;
-            match db::posts::delete(conn, id)? {
+    caller
+        .run(&pool, move |conn, owner| {
+            match db::posts::delete_owned(conn, id, owner.id)? {
                 true => Ok(()),
-                false => Err(not_found_to_change(id)),
+                false => Err(unchanged(conn, id)),
             }
         })
-    })
-    .await?;
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

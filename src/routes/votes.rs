@@ -91,38 +91,44 @@ pub async fn vote(
     caller: CurrentUser,
     ValidJson(input): ValidJson<VoteIn>,
 ) -> Result<HttpResponse, AppError> {
-    let vote = Vote {
-        user_id: caller.id,
-        post_id: input.post_id,
-    };
     let message = if i64::from(input.dir) == ADD_VOTE {
-        db::run(&pool, move |conn| {
-            db::votes::insert(conn, vote).map_err(|e| match e {
-                DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                    AppError::Conflict(format!(
-                        "user {} has already voted on post {}",
-                        vote.user_id, vote.post_id
-                    ))
-                }
-                DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
-                    post_missing(vote.post_id)
-                }
-                other => other.into(),
+        caller
+            .run(&pool, move |conn, voter| {
+                let vote = Vote {
+                    user_id: voter.id,
+                    post_id: input.post_id,
+                };
+                db::votes::insert(conn, vote).map_err(|e| match e {
+                    DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                        AppError::Conflict(format!(
+                            "user {} has already voted on post {}",
+                            vote.user_id, vote.post_id
+                        ))
+                    }
+                    DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                        post_missing(vote.post_id)
+                    }
+                    other => other.into(),
+                })
             })
-        })
-        .await?;
+            .await?;
         "successfully added vote"
     } else {
-        db::run(&pool, move |conn| {
-            if db::votes::delete(conn, vote)? {
-                Ok(())
-            } else if db::posts::exists(conn, vote.post_id)? {
-                Err(AppError::NotFound("Vote does not exist".into()))
-            } else {
-                Err(post_missing(vote.post_id))
-            }
-        })
-        .await?;
+        caller
+            .run(&pool, move |conn, voter| {
+                let vote = Vote {
+                    user_id: voter.id,
+                    post_id: input.post_id,
+                };
+                if db::votes::delete(conn, vote)? {
+                    Ok(())
+                } else if db::posts::exists(conn, vote.post_id)? {
+                    Err(AppError::NotFound("Vote does not exist".into()))
+                } else {
+                    Err(post_missing(vote.post_id))
+                }
+            })
+            .await?;
         "successfully deleted vote"
     };
     Ok(HttpResponse::Created().json(VoteMessage {

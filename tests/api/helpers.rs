@@ -239,6 +239,9 @@ pub fn test_settings(database_url: DatabaseUrl) -> Settings {
     settings.workers = Some(1);
     settings.pool_size = 4;
     settings.pool_timeout = Duration::from_secs(2);
+    // Tests run side by side and the hashing threads are low priority: a
+    // login may wait for a thread far longer than in service.
+    settings.password_hashing.max_wait = Duration::from_secs(60);
     settings
 }
 

@@ -10,16 +10,20 @@ mod helpers;
 mod allow;
 mod course_shape;
 mod database;
+mod dead_connections;
 mod health_and_errors;
 mod limits;
 mod login;
 mod metrics;
 mod openapi;
 mod outage;
+mod password_hashing;
 mod posts;
 mod proxy;
 mod request_ids;
 mod rotation;
+mod round_trips;
+mod search_index;
 mod shutdown;
 mod slow_clients;
 mod startup;
@@ -34,15 +38,19 @@ fn main() -> std::process::ExitCode {
         allow::tests(),
         course_shape::tests(),
         database::tests(),
+        dead_connections::tests(),
         health_and_errors::tests(),
         limits::tests(),
         login::tests(),
         metrics::tests(),
         openapi::tests(),
         outage::tests(),
+        password_hashing::tests(),
         posts::tests(),
         request_ids::tests(),
         rotation::tests(),
+        round_trips::tests(),
+        search_index::tests(),
         shutdown::tests(),
         slow_clients::tests(),
         startup::tests(),

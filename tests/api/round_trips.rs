@@ -1,0 +1,236 @@
+//! How many statements each authenticated route sends to the database: the
+//! caller check shares the handler's connection, nothing tests a connection
+//! on every checkout, and changes put ownership in their WHERE clause.
+//!
+//! Counted through Diesel's instrumentation: every connection established in
+//! this process counts its statements under its database URL, so tests
+//! running side by side (each with a database of its own) do not mix.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, Once};
+
+use actix_web::http::StatusCode;
+use diesel::connection::{Instrumentation, InstrumentationEvent, set_default_instrumentation};
+use postapi::config::DatabaseUrl;
+use serde_json::json;
+
+use crate::helpers::{Backend, TestApp, TestResponse, Trial, backend_tests};
+
+/// Statements sent so far, per database URL as the connection was opened with.
+static STATEMENTS: LazyLock<Mutex<HashMap<String, Arc<AtomicUsize>>>> =
+    LazyLock::new(Mutex::default);
+
+/// The SQL of every statement sent, per database URL, oldest first.
+static STATEMENT_TEXTS: LazyLock<Mutex<HashMap<String, Vec<String>>>> =
+    LazyLock::new(Mutex::default);
+
+struct CountStatements {
+    url: String,
+    counter: Option<Arc<AtomicUsize>>,
+}
+
+impl Instrumentation for CountStatements {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        match event {
+            InstrumentationEvent::StartEstablishConnection { url, .. } => {
+                let mut counters = STATEMENTS.lock().expect("counters lock");
+                self.counter = Some(Arc::clone(counters.entry(url.to_owned()).or_default()));
+                url.clone_into(&mut self.url);
+            }
+            InstrumentationEvent::StartQuery { query, .. } => {
+                if let Some(counter) = &self.counter {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    STATEMENT_TEXTS
+                        .lock()
+                        .expect("texts lock")
+                        .entry(self.url.clone())
+                        .or_default()
+                        .push(query.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn count_statements() -> Option<Box<dyn Instrumentation>> {
+    Some(Box::new(CountStatements {
+        url: String::new(),
+        counter: None,
+    }))
+}
+
+/// Spawns an app whose connections count and record their statements.
+pub async fn spawn_counting(backend: Backend) -> TestApp {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        set_default_instrumentation(count_statements).expect("install the statement counter");
+    });
+    TestApp::spawn(backend).await
+}
+
+/// What the connections to the app's database were opened with starts so.
+fn url_prefix(app: &TestApp) -> String {
+    match app.database().url() {
+        DatabaseUrl::Sqlite(path) => path.to_string_lossy().into_owned(),
+        // The pool adds `?connect_timeout=` to the URL.
+        DatabaseUrl::Postgres(url) => url.clone(),
+    }
+}
+
+/// The last statement sent to the app's database that contains all of
+/// `needles`, as Diesel prints it: the SQL, then ` -- binds: [...]`.
+pub fn last_statement_containing(app: &TestApp, needles: &[&str]) -> Option<String> {
+    let prefix = url_prefix(app);
+    let texts = STATEMENT_TEXTS.lock().expect("texts lock");
+    texts
+        .iter()
+        .filter(|(url, _)| url.starts_with(&prefix))
+        .flat_map(|(_, texts)| texts.iter())
+        .filter(|text| needles.iter().all(|needle| text.contains(needle)))
+        .last()
+        .cloned()
+}
+
+/// Statements sent so far to the app's database, by any connection.
+fn statements(app: &TestApp) -> usize {
+    let prefix = url_prefix(app);
+    STATEMENTS
+        .lock()
+        .expect("counters lock")
+        .iter()
+        .filter(|(url, _)| url.starts_with(&prefix))
+        .map(|(_, counter)| counter.load(Ordering::SeqCst))
+        .sum()
+}
+
+/// The response to `request` and the statements it cost.
+async fn counted(
+    app: &TestApp,
+    request: impl Future<Output = TestResponse>,
+) -> (TestResponse, usize) {
+    let before = statements(app);
+    let response = request.await;
+    (response, statements(app) - before)
+}
+
+async fn a_read_costs_two_statements_the_caller_check_and_the_query(backend: Backend) {
+    let app = spawn_counting(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let id = app.create_post(&alice, "counted").await["id"].clone();
+    let one_post = format!("/posts/{id}");
+    // The pool's connections are warm (used within the last second), so no
+    // validation query is due.
+    app.get("/posts", alice.token()).await;
+
+    let (list, list_statements) = counted(&app, app.get("/posts", alice.token())).await;
+    let (search, search_statements) =
+        counted(&app, app.get("/posts?search=count", alice.token())).await;
+    let (post, post_statements) = counted(&app, app.get(&one_post, alice.token())).await;
+
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text());
+    assert_eq!(search.json().as_array().map(Vec::len), Some(1));
+    assert_eq!(post.status, StatusCode::OK, "{}", post.text());
+    assert_eq!(
+        (list_statements, search_statements, post_statements),
+        (2, 2, 2),
+        "statements for GET /posts, GET /posts?search=, GET /posts/{{id}}"
+    );
+}
+
+async fn a_new_post_costs_two_statements(backend: Backend) {
+    let app = spawn_counting(backend).await;
+    let alice = app.user("alice@example.com").await;
+    app.create_post(&alice, "warm-up").await;
+
+    let body = json!({ "title": "counted", "content": "one insert" });
+    let (created, statements) = counted(&app, app.post("/posts", body, alice.token())).await;
+
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    assert_eq!(created.json()["owner"]["email"], "alice@example.com");
+    assert_eq!(created.json()["votes"], 0);
+    assert_eq!(
+        statements, 2,
+        "the caller check and the INSERT ... RETURNING"
+    );
+}
+
+async fn changing_a_post_checks_ownership_in_the_same_statement(backend: Backend) {
+    let app = spawn_counting(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let id = app.create_post(&alice, "mine").await["id"].clone();
+    let doomed = app.create_post(&alice, "to delete").await["id"].clone();
+    let body = json!({ "title": "edited", "content": "edited" });
+
+    let (updated, update_statements) = counted(
+        &app,
+        app.put(&format!("/posts/{id}"), body.clone(), alice.token()),
+    )
+    .await;
+    let (forbidden, forbidden_statements) = counted(
+        &app,
+        app.put(&format!("/posts/{id}"), body.clone(), bob.token()),
+    )
+    .await;
+    let (missing, missing_statements) =
+        counted(&app, app.delete("/posts/999999", alice.token())).await;
+    let (deleted, delete_statements) =
+        counted(&app, app.delete(&format!("/posts/{doomed}"), alice.token())).await;
+
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.text());
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        update_statements, 3,
+        "caller check, UPDATE ... WHERE owner RETURNING, vote count"
+    );
+    assert_eq!(
+        (forbidden_statements, missing_statements),
+        (3, 3),
+        "caller check, the change matching nothing, the lookup choosing 403 or 404"
+    );
+    assert_eq!(delete_statements, 2, "caller check, DELETE ... WHERE owner");
+}
+
+async fn a_vote_costs_two_statements(backend: Backend) {
+    let app = spawn_counting(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let id = app.create_post(&alice, "vote on me").await["id"].clone();
+
+    let (added, add_statements) = counted(
+        &app,
+        app.post("/vote", json!({ "post_id": id, "dir": 1 }), alice.token()),
+    )
+    .await;
+    let (removed, remove_statements) = counted(
+        &app,
+        app.post("/vote", json!({ "post_id": id, "dir": 0 }), alice.token()),
+    )
+    .await;
+
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text());
+    assert_eq!(removed.status, StatusCode::CREATED, "{}", removed.text());
+    assert_eq!((add_statements, remove_statements), (2, 2));
+}
+
+async fn a_bad_token_costs_no_statement(backend: Backend) {
+    let app = spawn_counting(backend).await;
+
+    let (response, statements) = counted(&app, app.get("/posts", Some("not.a.token"))).await;
+
+    response.assert_unauthorized();
+    assert_eq!(statements, 0);
+}
+
+pub fn tests() -> Vec<Trial> {
+    backend_tests![
+        a_read_costs_two_statements_the_caller_check_and_the_query,
+        a_new_post_costs_two_statements,
+        changing_a_post_checks_ownership_in_the_same_statement,
+        a_vote_costs_two_statements,
+        a_bad_token_costs_no_statement,
+    ]
+}
