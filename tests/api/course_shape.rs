@@ -113,15 +113,6 @@ async fn create(app: &TestApp, user: &TestUser, body: Value) -> (TestResponse, i
     (response, id, created_at)
 }
 
-async fn vote(app: &TestApp, user: &TestUser, post_id: i64, dir: i64) -> TestResponse {
-    app.post(
-        "/vote",
-        json!({ "post_id": post_id, "dir": dir }),
-        user.token(),
-    )
-    .await
-}
-
 async fn creating_a_post_answers_the_courses_post_without_votes(backend: Backend) {
     let app = course_app(backend).await;
     let alice = app.user("alice@example.com").await;
@@ -167,8 +158,8 @@ async fn getting_a_post_answers_the_courses_post_out_with_its_votes(backend: Bac
     let owner = public_user(&app, &alice).await;
     let (_, id, created_at) =
         create(&app, &alice, json!({ "title": "mine", "content": "words" })).await;
-    assert_eq!(vote(&app, &bob, id, 1).await.status, StatusCode::CREATED);
-    assert_eq!(vote(&app, &alice, id, 1).await.status, StatusCode::CREATED);
+    assert_eq!(app.vote(&bob, id, 1).await.status, StatusCode::CREATED);
+    assert_eq!(app.vote(&alice, id, 1).await.status, StatusCode::CREATED);
 
     let response = app.get(&format!("/posts/{id}"), bob.token()).await;
 
@@ -203,7 +194,7 @@ async fn listing_answers_each_post_as_the_courses_post_out_newest_first(backend:
         json!({ "title": "third", "content": "three" }),
     )
     .await;
-    assert_eq!(vote(&app, &bob, first, 1).await.status, StatusCode::CREATED);
+    assert_eq!(app.vote(&bob, first, 1).await.status, StatusCode::CREATED);
 
     let everything = app.get("/posts", bob.token()).await;
     let page = app.get("/posts/?limit=1&skip=1", bob.token()).await;
@@ -264,7 +255,7 @@ async fn updating_a_post_answers_the_courses_post_without_votes(backend: Backend
     let owner = public_user(&app, &alice).await;
     let (_, id, created_at) =
         create(&app, &alice, json!({ "title": "draft", "content": "soon" })).await;
-    assert_eq!(vote(&app, &bob, id, 1).await.status, StatusCode::CREATED);
+    assert_eq!(app.vote(&bob, id, 1).await.status, StatusCode::CREATED);
 
     let response = app
         .put(
@@ -294,11 +285,11 @@ async fn deleting_voting_and_every_error_answer_as_in_the_flat_shape(backend: Ba
     let (_, id, _) = create(&app, &alice, json!({ "title": "t", "content": "c" })).await;
     let replacement = json!({ "title": "x", "content": "y" });
 
-    let added = vote(&app, &bob, id, 1).await;
-    let again = vote(&app, &bob, id, 1).await;
-    let removed = vote(&app, &bob, id, 0).await;
-    let no_vote = vote(&app, &bob, id, 0).await;
-    let bad_dir = vote(&app, &bob, id, 2).await;
+    let added = app.vote(&bob, id, 1).await;
+    let again = app.vote(&bob, id, 1).await;
+    let removed = app.vote(&bob, id, 0).await;
+    let no_vote = app.vote(&bob, id, 0).await;
+    let bad_dir = app.vote(&bob, id, 2).await;
     let missing_get = app.get("/posts/999999", alice.token()).await;
     let missing_put = app
         .put("/posts/999999", replacement.clone(), alice.token())
@@ -377,7 +368,7 @@ async fn the_flat_default_answers_exactly_as_before(backend: Backend) {
         json!({ "title": "flat", "content": "as ever" }),
     )
     .await;
-    assert_eq!(vote(&app, &bob, id, 1).await.status, StatusCode::CREATED);
+    assert_eq!(app.vote(&bob, id, 1).await.status, StatusCode::CREATED);
     let shown = app.get(&format!("/posts/{id}"), alice.token()).await;
     let listed = app.get("/posts", alice.token()).await;
     let updated = app
@@ -601,7 +592,7 @@ async fn real_answers(app: &TestApp) -> Vec<(&'static str, &'static str, u16, Va
         )
         .await;
     let id = created.json()["id"].as_i64().expect("an id");
-    let voted = vote(app, &bob, id, 1).await;
+    let voted = app.vote(&bob, id, 1).await;
     let listed = app.get("/posts", alice.token()).await;
     let shown = app.get(&format!("/posts/{id}"), alice.token()).await;
     let updated = app

@@ -338,11 +338,27 @@ impl TestApp {
         token: Option<&str>,
         body: Body,
     ) -> TestResponse {
+        let authorization = token.map(|token| format!("Bearer {token}"));
+        let headers: Vec<(&str, &str)> = authorization
+            .iter()
+            .map(|value| ("authorization", value.as_str()))
+            .collect();
+        self.send(method, path, &headers, body).await
+    }
+
+    /// A request with arbitrary headers and a body.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Body,
+    ) -> TestResponse {
         let mut request = self
             .client
             .request(method, format!("{}{path}", self.address));
-        if let Some(token) = token {
-            request = request.insert_header((header::AUTHORIZATION, format!("Bearer {token}")));
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
         }
         let sent = match body {
             Body::None => request.send().await,
@@ -377,22 +393,7 @@ impl TestApp {
         path: &str,
         headers: &[(&str, &str)],
     ) -> TestResponse {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.address));
-        for (name, value) in headers {
-            request = request.insert_header((*name, *value));
-        }
-        let mut response = request
-            .send()
-            .await
-            .expect("the request reaches the server");
-        let bytes = response.body().await.expect("the response body");
-        TestResponse {
-            status: response.status(),
-            headers: response.headers().clone(),
-            body: bytes.to_vec(),
-        }
+        self.send(method, path, headers, Body::None).await
     }
 
     /// A `GET` with arbitrary headers.
@@ -429,22 +430,9 @@ impl TestApp {
         fields: &[(&str, &str)],
         headers: &[(&str, &str)],
     ) -> TestResponse {
-        let body = serde_urlencoded::to_string(fields).expect("form encoding");
-        let mut request = self.client.post(format!("{}{path}", self.address));
-        for (name, value) in headers {
-            request = request.insert_header((*name, *value));
-        }
-        let mut response = request
-            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
-            .send_body(body)
-            .await
-            .expect("the request reaches the server");
-        let bytes = response.body().await.expect("the response body");
-        TestResponse {
-            status: response.status(),
-            headers: response.headers().clone(),
-            body: bytes.to_vec(),
-        }
+        let form = serde_urlencoded::to_string(fields).expect("form encoding");
+        let body = Body::raw("application/x-www-form-urlencoded", form);
+        self.send(Method::POST, path, headers, body).await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> TestResponse {
@@ -510,6 +498,16 @@ impl TestApp {
             email: email.to_owned(),
             token,
         }
+    }
+
+    /// `POST /vote {post_id, dir}` as `user`.
+    pub async fn vote(&self, user: &TestUser, post_id: i64, dir: i64) -> TestResponse {
+        self.post(
+            "/vote",
+            json!({ "post_id": post_id, "dir": dir }),
+            user.token(),
+        )
+        .await
     }
 
     /// Creates a post as `user`; panics unless the answer is 201.

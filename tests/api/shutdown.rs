@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, ChildStderr, Command, Stdio};
+use std::process::{Child, ChildStderr, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,7 @@ use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
 
 use crate::helpers::{Trial, plain_tests};
+use crate::startup::{postapi, sigterm};
 
 /// Starts the release-or-debug binary in `dir` with only `vars`, and returns
 /// it with its port and a channel of its log lines.
@@ -20,12 +21,8 @@ use crate::helpers::{Trial, plain_tests};
     reason = "the caller waits for the child it is handed"
 )]
 fn start(dir: &Path, vars: &[(&str, &str)]) -> (Child, u16, mpsc::Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_postapi"))
-        .current_dir(dir)
-        .env_clear()
-        .envs(vars.iter().copied())
+    let mut child = postapi(dir, vars)
         .env("PORT", "0")
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -73,14 +70,6 @@ fn response_of(mut stream: TcpStream) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read");
     response
-}
-
-fn sigterm(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success());
 }
 
 fn wait_for_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {

@@ -11,7 +11,7 @@ use crate::helpers::{Trial, plain_tests};
 /// The postapi binary, run in `dir` (so no `.env` of the developer's is read)
 /// with an empty environment but `PORT=0` unless `vars` name a port: the
 /// server binds before it connects, and a developer's `cargo run` holds 8000.
-fn postapi(dir: &Path, vars: &[(&str, &str)]) -> Command {
+pub fn postapi(dir: &Path, vars: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_postapi"));
     command
         .current_dir(dir)
@@ -171,7 +171,7 @@ fn http_get(port: u16, path: &str) -> String {
     response
 }
 
-fn sigterm(child: &Child) {
+pub fn sigterm(child: &Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -14,16 +14,6 @@ use crate::helpers::{
 const ADDED: &str = "successfully added vote";
 const DELETED: &str = "successfully deleted vote";
 
-/// `POST /vote {post_id, dir}` as `user`.
-async fn vote(app: &TestApp, user: &TestUser, post_id: i64, dir: i64) -> TestResponse {
-    app.post(
-        "/vote",
-        json!({ "post_id": post_id, "dir": dir }),
-        user.token(),
-    )
-    .await
-}
-
 #[track_caller]
 fn assert_message(response: &TestResponse, message: &str) {
     response.assert_status(StatusCode::CREATED);
@@ -99,7 +89,7 @@ async fn voting_on_a_post_is_201_and_the_post_shows_one_vote_in_get_and_list(bac
     let post = app.create_post(&alice, "vote for me").await;
     let id = id_of(&post);
 
-    let response = vote(&app, &bob, id, 1).await;
+    let response = app.vote(&bob, id, 1).await;
 
     assert_message(&response, ADDED);
     let shown = get_post(&app, &alice, id).await;
@@ -115,7 +105,7 @@ async fn voting_on_your_own_post_is_allowed(backend: Backend) {
     let alice = app.user("alice@example.com").await;
     let id = id_of(&app.create_post(&alice, "mine").await);
 
-    let response = vote(&app, &alice, id, 1).await;
+    let response = app.vote(&alice, id, 1).await;
 
     assert_message(&response, ADDED);
     assert_eq!(votes_shown(&app, &alice, id).await, json!(1));
@@ -126,9 +116,9 @@ async fn voting_twice_on_the_same_post_is_409_and_the_count_stays_one(backend: B
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
     let id = id_of(&app.create_post(&alice, "popular").await);
-    assert_message(&vote(&app, &bob, id, 1).await, ADDED);
+    assert_message(&app.vote(&bob, id, 1).await, ADDED);
 
-    let response = vote(&app, &bob, id, 1).await;
+    let response = app.vote(&bob, id, 1).await;
 
     response.assert_error(
         StatusCode::CONFLICT,
@@ -144,15 +134,15 @@ async fn removing_your_vote_is_201_and_the_count_goes_back_to_zero(backend: Back
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
     let id = id_of(&app.create_post(&alice, "meh").await);
-    assert_message(&vote(&app, &bob, id, 1).await, ADDED);
+    assert_message(&app.vote(&bob, id, 1).await, ADDED);
 
-    let response = vote(&app, &bob, id, 0).await;
+    let response = app.vote(&bob, id, 0).await;
 
     assert_message(&response, DELETED);
     assert_eq!(votes_shown(&app, &alice, id).await, json!(0));
     assert_eq!(votes_listed(&app, &alice, id).await, json!(0));
     assert_eq!(stored_votes(&app), 0);
-    assert_message(&vote(&app, &bob, id, 1).await, ADDED);
+    assert_message(&app.vote(&bob, id, 1).await, ADDED);
     assert_eq!(
         votes_shown(&app, &alice, id).await,
         json!(1),
@@ -165,9 +155,9 @@ async fn removing_a_vote_that_was_never_cast_is_404_vote_does_not_exist(backend:
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
     let id = id_of(&app.create_post(&alice, "unvoted").await);
-    assert_message(&vote(&app, &alice, id, 1).await, ADDED);
+    assert_message(&app.vote(&alice, id, 1).await, ADDED);
 
-    let response = vote(&app, &bob, id, 0).await;
+    let response = app.vote(&bob, id, 0).await;
 
     response.assert_error(StatusCode::NOT_FOUND, json!("Vote does not exist"));
     assert_eq!(
@@ -181,10 +171,10 @@ async fn removing_a_vote_twice_is_404_the_second_time(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.user("alice@example.com").await;
     let id = id_of(&app.create_post(&alice, "once").await);
-    assert_message(&vote(&app, &alice, id, 1).await, ADDED);
-    assert_message(&vote(&app, &alice, id, 0).await, DELETED);
+    assert_message(&app.vote(&alice, id, 1).await, ADDED);
+    assert_message(&app.vote(&alice, id, 0).await, DELETED);
 
-    let response = vote(&app, &alice, id, 0).await;
+    let response = app.vote(&alice, id, 0).await;
 
     response.assert_error(StatusCode::NOT_FOUND, json!("Vote does not exist"));
 }
@@ -195,8 +185,8 @@ async fn voting_on_a_missing_post_is_404_post_does_not_exist(backend: Backend) {
     let existing = id_of(&app.create_post(&alice, "exists").await);
     let missing = existing + 1000;
 
-    let add = vote(&app, &alice, missing, 1).await;
-    let remove = vote(&app, &alice, missing, 0).await;
+    let add = app.vote(&alice, missing, 1).await;
+    let remove = app.vote(&alice, missing, 0).await;
 
     for response in [&add, &remove] {
         response.assert_error(
@@ -380,9 +370,9 @@ async fn votes_of_several_users_are_counted_per_post_and_each_post_is_listed_onc
     let second = id_of(&app.create_post(&bob, "second").await);
     let third = id_of(&app.create_post(&carol, "third").await);
     for voter in [&alice, &bob, &carol] {
-        assert_message(&vote(&app, voter, first, 1).await, ADDED);
+        assert_message(&app.vote(voter, first, 1).await, ADDED);
     }
-    assert_message(&vote(&app, &alice, second, 1).await, ADDED);
+    assert_message(&app.vote(&alice, second, 1).await, ADDED);
 
     let posts = list_all(&app, &bob).await;
     let page = app.get("/posts?limit=2", bob.token()).await.json();
@@ -413,16 +403,16 @@ async fn removing_your_vote_leaves_other_users_votes(backend: Backend) {
     let bob = app.user("bob@example.com").await;
     let id = id_of(&app.create_post(&alice, "shared").await);
     let other = id_of(&app.create_post(&alice, "other").await);
-    assert_message(&vote(&app, &alice, id, 1).await, ADDED);
-    assert_message(&vote(&app, &bob, id, 1).await, ADDED);
-    assert_message(&vote(&app, &bob, other, 1).await, ADDED);
+    assert_message(&app.vote(&alice, id, 1).await, ADDED);
+    assert_message(&app.vote(&bob, id, 1).await, ADDED);
+    assert_message(&app.vote(&bob, other, 1).await, ADDED);
 
-    let response = vote(&app, &bob, id, 0).await;
+    let response = app.vote(&bob, id, 0).await;
 
     assert_message(&response, DELETED);
     assert_eq!(votes_shown(&app, &alice, id).await, json!(1));
     assert_eq!(votes_shown(&app, &alice, other).await, json!(1));
-    let again = vote(&app, &alice, id, 1).await;
+    let again = app.vote(&alice, id, 1).await;
     again.assert_status_for("alice's vote is still there", StatusCode::CONFLICT);
 }
 
@@ -432,9 +422,9 @@ async fn deleting_a_post_deletes_its_votes(backend: Backend) {
     let bob = app.user("bob@example.com").await;
     let doomed = id_of(&app.create_post(&alice, "doomed").await);
     let kept = id_of(&app.create_post(&alice, "kept").await);
-    assert_message(&vote(&app, &alice, doomed, 1).await, ADDED);
-    assert_message(&vote(&app, &bob, doomed, 1).await, ADDED);
-    assert_message(&vote(&app, &bob, kept, 1).await, ADDED);
+    assert_message(&app.vote(&alice, doomed, 1).await, ADDED);
+    assert_message(&app.vote(&bob, doomed, 1).await, ADDED);
+    assert_message(&app.vote(&bob, kept, 1).await, ADDED);
     assert_eq!(stored_votes(&app), 3);
 
     let response = app.delete(&format!("/posts/{doomed}"), alice.token()).await;
@@ -446,12 +436,12 @@ async fn deleting_a_post_deletes_its_votes(backend: Backend) {
         "only the vote on the kept post remains"
     );
     assert_eq!(votes_shown(&app, &alice, kept).await, json!(1));
-    let on_deleted = vote(&app, &bob, doomed, 1).await;
+    let on_deleted = app.vote(&bob, doomed, 1).await;
     on_deleted.assert_error(
         StatusCode::NOT_FOUND,
         json!(format!("Post with id: {doomed} does not exist")),
     );
-    let unvote_deleted = vote(&app, &bob, doomed, 0).await;
+    let unvote_deleted = app.vote(&bob, doomed, 0).await;
     unvote_deleted.assert_error(
         StatusCode::NOT_FOUND,
         json!(format!("Post with id: {doomed} does not exist")),
@@ -459,7 +449,7 @@ async fn deleting_a_post_deletes_its_votes(backend: Backend) {
     let recreated = id_of(&app.create_post(&alice, "doomed").await);
     assert_ne!(recreated, doomed, "ids are not reused");
     assert_eq!(votes_shown(&app, &alice, recreated).await, json!(0));
-    assert_message(&vote(&app, &bob, recreated, 1).await, ADDED);
+    assert_message(&app.vote(&bob, recreated, 1).await, ADDED);
 }
 
 async fn sixteen_racing_identical_votes_give_one_201_and_fifteen_409s(backend: Backend) {
@@ -468,7 +458,7 @@ async fn sixteen_racing_identical_votes_give_one_201_and_fifteen_409s(backend: B
     let bob = app.user("bob@example.com").await;
     let id = id_of(&app.create_post(&alice, "contested").await);
 
-    let responses = join_all((0..16).map(|_| vote(&app, &bob, id, 1))).await;
+    let responses = join_all((0..16).map(|_| app.vote(&bob, id, 1))).await;
 
     let codes = statuses(&responses);
     assert!(
@@ -496,9 +486,9 @@ async fn sixteen_racing_removals_of_one_vote_give_one_201_and_fifteen_404s(backe
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
     let id = id_of(&app.create_post(&alice, "contested").await);
-    assert_message(&vote(&app, &bob, id, 1).await, ADDED);
+    assert_message(&app.vote(&bob, id, 1).await, ADDED);
 
-    let responses = join_all((0..16).map(|_| vote(&app, &bob, id, 0))).await;
+    let responses = join_all((0..16).map(|_| app.vote(&bob, id, 0))).await;
 
     let codes = statuses(&responses);
     assert_how_many(&codes, StatusCode::CREATED, 1);
@@ -519,7 +509,7 @@ async fn racing_votes_of_different_users_are_all_counted(backend: Backend) {
     let voters = voters(&app, 8).await;
     let id = id_of(&app.create_post(&alice, "popular").await);
 
-    let responses = join_all(voters.iter().map(|voter| vote(&app, voter, id, 1))).await;
+    let responses = join_all(voters.iter().map(|voter| app.vote(voter, id, 1))).await;
 
     for response in &responses {
         assert_message(response, ADDED);
@@ -538,7 +528,7 @@ async fn votes_racing_a_deletion_of_their_post_are_201_or_404_and_leave_no_votes
 
     let (deleted, votes) = join(
         app.delete(&path, alice.token()),
-        join_all(voters.iter().map(|voter| vote(&app, voter, id, 1))),
+        join_all(voters.iter().map(|voter| app.vote(voter, id, 1))),
     )
     .await;
 
