@@ -10,12 +10,16 @@
 //!
 //! An attempt is counted as a failure when it starts and refunded if it
 //! succeeds (or never gets a verdict), so parallel guesses cannot all pass
-//! the check before the first failure is recorded.
+//! the check before the first failure is recorded. An attempt that finds the
+//! limit reached only because others are still in flight waits for their
+//! verdicts instead of being refused: if they were right, their success
+//! clears the count and it goes on, so valid logins are never throttled.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
 use crate::config::LoginLimits;
@@ -24,6 +28,12 @@ use crate::error::AppError;
 /// Keys tracked per table; with the default limits the two tables stay
 /// within a few tens of MiB even when full.
 pub const MAX_TRACKED_KEYS: usize = 65_536;
+
+/// How long an attempt waits for the verdicts of attempts in flight before
+/// it is refused after all; longer than a hash may queue and run.
+const MAX_WAIT_FOR_PENDING: Duration = Duration::from_secs(15);
+/// How often a waiting attempt looks again.
+const PENDING_RECHECK: Duration = Duration::from_millis(20);
 
 /// A client address as throttling counts it: IPv4 addresses one by one,
 /// IPv6 by /64 network, the block one subscriber usually holds.
@@ -41,6 +51,43 @@ pub struct LoginThrottle {
 struct Counts {
     per_account: FailureLog<AccountKey>,
     per_address: FailureLog<ClientKey>,
+    /// Attempts begun and not yet settled, per key (absent at zero).
+    pending_accounts: HashMap<AccountKey, u32>,
+    pending_clients: HashMap<ClientKey, u32>,
+}
+
+impl Counts {
+    fn any_pending(&self, account: &AccountKey) -> bool {
+        self.pending_accounts.contains_key(account) || self.pending_clients.contains_key(&account.0)
+    }
+
+    fn add_pending(&mut self, account: AccountKey) {
+        *self.pending_accounts.entry(account).or_default() += 1;
+        *self.pending_clients.entry(account.0).or_default() += 1;
+    }
+
+    fn remove_pending(&mut self, account: &AccountKey) {
+        decrement(&mut self.pending_accounts, account);
+        decrement(&mut self.pending_clients, &account.0);
+    }
+}
+
+fn decrement<K: Hash + Eq>(pending: &mut HashMap<K, u32>, key: &K) {
+    if let Some(count) = pending.get_mut(key) {
+        *count -= 1;
+        if *count == 0 {
+            pending.remove(key);
+        }
+    }
+}
+
+/// Why an attempt may not start now.
+#[derive(Debug)]
+pub enum Refusal {
+    /// A limit is reached by settled failures: 429.
+    Throttled(AppError),
+    /// A limit is reached only counting attempts still in flight.
+    Pending,
 }
 
 impl LoginThrottle {
@@ -57,17 +104,39 @@ impl LoginThrottle {
             counts: Mutex::new(Counts {
                 per_account: FailureLog::new(limits.per_account, capacity),
                 per_address: FailureLog::new(limits.per_address, capacity),
+                pending_accounts: HashMap::new(),
+                pending_clients: HashMap::new(),
             }),
         }
     }
 
     /// Starts a login attempt by `client` on `account` (the normalised email),
-    /// or refuses it with 429 when either limit is reached.
-    pub fn begin(
+    /// or refuses it with 429 when either limit is reached; waits first while
+    /// the limit is reached only by attempts in flight.
+    pub async fn begin(
         self: &Arc<Self>,
         client: IpAddr,
         account: &str,
     ) -> Result<LoginAttempt, AppError> {
+        let started = Instant::now();
+        loop {
+            match self.try_begin(client, account) {
+                Ok(attempt) => return Ok(attempt),
+                Err(Refusal::Throttled(error)) => return Err(error),
+                Err(Refusal::Pending) if started.elapsed() >= MAX_WAIT_FOR_PENDING => {
+                    return Err(self.throttled(client, 1_000));
+                }
+                Err(Refusal::Pending) => actix_web::rt::time::sleep(PENDING_RECHECK).await,
+            }
+        }
+    }
+
+    /// [`LoginThrottle::begin`] without waiting.
+    pub fn try_begin(
+        self: &Arc<Self>,
+        client: IpAddr,
+        account: &str,
+    ) -> Result<LoginAttempt, Refusal> {
         let client = client_key(client);
         let account = (client, self.account_hasher.hash_one(account));
         let now = self.clock.now().timestamp_millis();
@@ -80,21 +149,29 @@ impl LoginThrottle {
         .flatten()
         .max();
         if let Some(wait_ms) = wait_ms {
+            if counts.any_pending(&account) {
+                return Err(Refusal::Pending);
+            }
             drop(counts);
-            metrics::counter!("postapi_logins_throttled_total").increment(1);
-            log::debug!("login throttled for {client}: too many failed attempts");
-            // Whole seconds, rounded up: a client retrying then is let in.
-            let retry_after_secs = u64::try_from(wait_ms).unwrap_or(0).div_ceil(1000).max(1);
-            return Err(AppError::TooManyRequests { retry_after_secs });
+            return Err(Refusal::Throttled(self.throttled(client, wait_ms)));
         }
         counts.per_account.record(account, now, self.window_ms);
         counts.per_address.record(client, now, self.window_ms);
+        counts.add_pending(account);
         Ok(LoginAttempt {
             throttle: Arc::clone(self),
             account,
             at: now,
             settled: false,
         })
+    }
+
+    fn throttled(&self, client: ClientKey, wait_ms: i64) -> AppError {
+        metrics::counter!("postapi_logins_throttled_total").increment(1);
+        log::debug!("login throttled for {client}: too many failed attempts");
+        // Whole seconds, rounded up: a client retrying then is let in.
+        let retry_after_secs = u64::try_from(wait_ms).unwrap_or(0).div_ceil(1000).max(1);
+        AppError::TooManyRequests { retry_after_secs }
     }
 
     fn counts(&self) -> MutexGuard<'_, Counts> {
@@ -116,6 +193,7 @@ impl LoginAttempt {
     /// Wrong password or unknown account: the failure stays counted.
     pub fn failed(mut self) {
         self.settled = true;
+        self.throttle.counts().remove_pending(&self.account);
         metrics::counter!("postapi_logins_failed_total").increment(1);
     }
 
@@ -124,6 +202,7 @@ impl LoginAttempt {
     pub fn succeeded(mut self) {
         self.settled = true;
         let mut counts = self.throttle.counts();
+        counts.remove_pending(&self.account);
         counts.per_account.forget(&self.account);
         counts.per_address.refund(&self.account.0, self.at);
     }
@@ -134,6 +213,7 @@ impl Drop for LoginAttempt {
     fn drop(&mut self) {
         if !self.settled {
             let mut counts = self.throttle.counts();
+            counts.remove_pending(&self.account);
             counts.per_account.refund(&self.account, self.at);
             counts.per_address.refund(&self.account.0, self.at);
         }
@@ -260,13 +340,15 @@ mod tests {
     }
 
     fn fail(throttle: &Arc<LoginThrottle>, client: &str, account: &str) {
-        throttle.begin(ip(client), account).unwrap().failed();
+        throttle.try_begin(ip(client), account).unwrap().failed();
     }
 
-    fn retry_after(result: Result<LoginAttempt, AppError>) -> u64 {
+    fn retry_after(result: Result<LoginAttempt, Refusal>) -> u64 {
         match result {
-            Err(AppError::TooManyRequests { retry_after_secs }) => retry_after_secs,
-            Err(other) => panic!("not a 429: {other}"),
+            Err(Refusal::Throttled(AppError::TooManyRequests { retry_after_secs })) => {
+                retry_after_secs
+            }
+            Err(other) => panic!("not a 429: {other:?}"),
             Ok(_) => panic!("not throttled"),
         }
     }
@@ -280,32 +362,65 @@ mod tests {
         fail(&throttle, "192.0.2.1", "a@example.com");
 
         assert_eq!(
-            retry_after(throttle.begin(ip("192.0.2.1"), "a@example.com")),
+            retry_after(throttle.try_begin(ip("192.0.2.1"), "a@example.com")),
             800
         );
         clock.advance(TimeDelta::seconds(799));
         assert_eq!(
-            retry_after(throttle.begin(ip("192.0.2.1"), "a@example.com")),
+            retry_after(throttle.try_begin(ip("192.0.2.1"), "a@example.com")),
             1
         );
         clock.advance(TimeDelta::seconds(1));
-        assert!(throttle.begin(ip("192.0.2.1"), "a@example.com").is_ok());
+        assert!(throttle.try_begin(ip("192.0.2.1"), "a@example.com").is_ok());
     }
 
     #[test]
     fn an_unsettled_attempt_is_refunded_and_a_success_forgets_the_account() {
         let (throttle, _) = throttle(2, 3);
-        let pending = throttle.begin(ip("192.0.2.1"), "a@example.com").unwrap();
+        let pending = throttle
+            .try_begin(ip("192.0.2.1"), "a@example.com")
+            .unwrap();
         fail(&throttle, "192.0.2.1", "a@example.com");
         // Two in flight or failed: the limit is reached until one settles.
-        assert!(throttle.begin(ip("192.0.2.1"), "a@example.com").is_err());
+        assert!(
+            throttle
+                .try_begin(ip("192.0.2.1"), "a@example.com")
+                .is_err()
+        );
         drop(pending);
-        let attempt = throttle.begin(ip("192.0.2.1"), "a@example.com").unwrap();
+        let attempt = throttle
+            .try_begin(ip("192.0.2.1"), "a@example.com")
+            .unwrap();
         attempt.succeeded();
         fail(&throttle, "192.0.2.1", "a@example.com");
         fail(&throttle, "192.0.2.1", "a@example.com");
         // The address has three failures now (one before the success).
-        assert!(throttle.begin(ip("192.0.2.1"), "b@example.com").is_err());
+        assert!(
+            throttle
+                .try_begin(ip("192.0.2.1"), "b@example.com")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_limit_reached_only_by_attempts_in_flight_makes_the_next_wait_not_fail() {
+        let (throttle, _) = throttle(1, 100);
+        let in_flight = throttle
+            .try_begin(ip("192.0.2.1"), "a@example.com")
+            .unwrap();
+        assert!(matches!(
+            throttle.try_begin(ip("192.0.2.1"), "a@example.com"),
+            Err(Refusal::Pending)
+        ));
+        in_flight.succeeded();
+        let next = throttle
+            .try_begin(ip("192.0.2.1"), "a@example.com")
+            .unwrap();
+        next.failed();
+        assert!(matches!(
+            throttle.try_begin(ip("192.0.2.1"), "a@example.com"),
+            Err(Refusal::Throttled(AppError::TooManyRequests { .. }))
+        ));
     }
 
     #[test]
@@ -314,16 +429,20 @@ mod tests {
         fail(&throttle, "2001:db8:1:2::1", "a@example.com");
         assert!(
             throttle
-                .begin(ip("2001:db8:1:2:ffff::9"), "a@example.com")
+                .try_begin(ip("2001:db8:1:2:ffff::9"), "a@example.com")
                 .is_err()
         );
         assert!(
             throttle
-                .begin(ip("2001:db8:1:3::1"), "a@example.com")
+                .try_begin(ip("2001:db8:1:3::1"), "a@example.com")
                 .is_ok()
         );
         fail(&throttle, "::ffff:192.0.2.7", "b@example.com");
-        assert!(throttle.begin(ip("192.0.2.7"), "b@example.com").is_err());
+        assert!(
+            throttle
+                .try_begin(ip("192.0.2.7"), "b@example.com")
+                .is_err()
+        );
     }
 
     #[test]
@@ -338,7 +457,7 @@ mod tests {
         for n in 0..1_000u32 {
             let client = IpAddr::from(n.to_be_bytes());
             throttle
-                .begin(client, &format!("{n}@example.com"))
+                .try_begin(client, &format!("{n}@example.com"))
                 .unwrap()
                 .failed();
             clock.advance(TimeDelta::milliseconds(1));

@@ -81,9 +81,25 @@ impl DbPool {
         self.availability.is_down() && self.pool.state().idle_connections == 0
     }
 
+    /// 503 at once when [`DbPool::known_unreachable`]: no blocking thread
+    /// need be taken to learn it.
+    pub fn fail_fast(&self) -> Result<(), AppError> {
+        if self.known_unreachable() {
+            return Err(AppError::Unavailable(
+                "the database is marked unreachable".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// A connection, waiting at most the pool timeout, and no longer once
     /// the database is marked unreachable. Blocks: call it off the executor.
+    /// The wait shows in the pool's `waiting` gauge.
     pub fn checkout(&self) -> Result<PooledConnection, AppError> {
+        crate::metrics::waiting_for_connection(|| self.wait_for_connection())
+    }
+
+    fn wait_for_connection(&self) -> Result<PooledConnection, AppError> {
         let deadline = Instant::now() + self.pool.connection_timeout();
         let mut last_error = None;
         loop {

@@ -248,14 +248,10 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
     T: Send + 'static,
 {
-    if pool.known_unreachable() {
-        return Err(AppError::Unavailable(
-            "the database is marked unreachable".into(),
-        ));
-    }
+    pool.fail_fast()?;
     let pool = pool.clone();
     web::block(move || {
-        let mut conn = crate::metrics::waiting_for_connection(|| pool.checkout())?;
+        let mut conn = pool.checkout()?;
         let result = query(&mut conn);
         if matches!(result, Err(AppError::Unavailable(_))) {
             // The database went away under this connection (a restart, say):
@@ -276,16 +272,12 @@ where
     F: Fn(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
     T: Send + 'static,
 {
-    if pool.known_unreachable() {
-        return Err(AppError::Unavailable(
-            "the database is marked unreachable".into(),
-        ));
-    }
+    pool.fail_fast()?;
     let pool = pool.clone();
     web::block(move || {
         let mut attempts_left = pool.max_size();
         loop {
-            let mut conn = crate::metrics::waiting_for_connection(|| pool.checkout())?;
+            let mut conn = pool.checkout()?;
             match query(&mut conn) {
                 Err(AppError::Unavailable(cause)) => {
                     conn.mark_broken();

@@ -238,7 +238,7 @@ pub async fn login(
 ) -> Result<HttpResponse, AppError> {
     let email = credentials.username.trim().to_lowercase();
     // Before the lookup and the hash: a throttled guess costs neither.
-    let attempt = throttle.begin(client_address(&req), &email)?;
+    let attempt = throttle.begin(client_address(&req), &email).await?;
     // No stored email holds a NUL, and PostgreSQL refuses one in a query.
     let stored = if email.contains('\0') {
         None

@@ -37,9 +37,6 @@ async fn logins_past_the_threads_and_the_queue_get_a_503_with_retry_after(backen
         // Tens of milliseconds a hash, so the logins below overlap; the
         // admitted ones may wait as long as a busy machine needs.
         settings.bcrypt_cost = 10;
-        // Attempts in flight count against the login throttle until they
-        // succeed; six at once would pass its default of five.
-        settings.login_limits.per_account = 100;
         settings.password_hashing = HashPoolSize {
             threads: 1,
             queue: 1,

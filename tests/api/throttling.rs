@@ -190,6 +190,19 @@ async fn parallel_guesses_cannot_pass_the_limit_together(backend: Backend) {
     assert_eq!((refused, throttled), (5, 15));
 }
 
+async fn a_burst_of_right_logins_from_one_address_is_never_throttled(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.sign_up("alice@example.com").await;
+
+    // Four times the per-account limit, all at once: the ones past the limit
+    // wait for the verdicts in flight, which clear the count.
+    let answers = join_all((0..20).map(|_| log_in(&app, "alice@example.com", PASSWORD))).await;
+
+    for answer in &answers {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    }
+}
+
 async fn a_throttled_login_costs_no_password_hash(backend: Backend) {
     let app = TestApp::spawn_with(backend, |settings| {
         settings.bcrypt_cost = 13;
@@ -219,6 +232,7 @@ pub fn tests() -> Vec<Trial> {
         x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy,
         behind_a_trusted_proxy_the_first_untrusted_address_from_the_right_is_the_client,
         parallel_guesses_cannot_pass_the_limit_together,
+        a_burst_of_right_logins_from_one_address_is_never_throttled,
         a_throttled_login_costs_no_password_hash,
     ]
 }
