@@ -63,17 +63,31 @@ pub async fn read_body(req: &HttpRequest, payload: &mut Payload) -> Result<Bytes
     })
 }
 
+/// The future of an extractor that reads the body.
+pub type BodyFuture<T> = Pin<Box<dyn Future<Output = Result<T, AppError>>>>;
+
+/// Runs `read` with the request and the payload to itself, as a body
+/// extractor's future must.
+pub fn read_request<T, Fut>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    read: impl FnOnce(HttpRequest, Payload) -> Fut,
+) -> BodyFuture<T>
+where
+    Fut: Future<Output = Result<T, AppError>> + 'static,
+{
+    Box::pin(read(req.clone(), payload.take()))
+}
+
 /// A JSON body validated into `T`.
 pub struct ValidJson<T>(pub T);
 
 impl<T: FromJsonBody + 'static> FromRequest for ValidJson<T> {
     type Error = AppError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+    type Future = BodyFuture<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        let mut payload = payload.take();
-        Box::pin(async move {
+        read_request(req, payload, |req, mut payload| async move {
             let bytes = read_body(&req, &mut payload).await?;
             if bytes.is_empty() {
                 return Err(AppError::validation(FieldError::missing(&["body"])));

@@ -46,15 +46,14 @@ pub struct Post {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = posts)]
 pub struct NewPost<'a> {
-    pub title: &'a str,
-    pub content: &'a str,
-    pub published: bool,
+    #[diesel(embed)]
+    pub fields: PostChanges<'a>,
     pub created_at: NaiveDateTime,
     pub owner_id: i32,
 }
 
-/// A full replace of what an owner may change.
-#[derive(Debug, AsChangeset)]
+/// A full replace of what an owner may change; also what a new post is given.
+#[derive(Debug, AsChangeset, Insertable)]
 #[diesel(table_name = posts)]
 pub struct PostChanges<'a> {
     pub title: &'a str,

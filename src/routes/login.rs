@@ -1,9 +1,6 @@
 //! `POST /login`: the OAuth2 password form (urlencoded or multipart, as
 //! FastAPI's `OAuth2PasswordRequestForm` takes it) or JSON.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use actix_multipart::Multipart;
 use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
@@ -20,7 +17,9 @@ use crate::auth::{LoginThrottle, PasswordHasher, TokenService};
 use crate::client_addr::client_address;
 use crate::db::{self, DbPool};
 use crate::error::{AppError, FieldError};
-use crate::extract::{BodyKind, body_kind, last_value, parse_json, read_body};
+use crate::extract::{
+    BodyFuture, BodyKind, body_kind, last_value, parse_json, read_body, read_request,
+};
 use crate::routes::schemas::{MalformedBody, PayloadTooLarge, TooManyRequests, Unavailable};
 use crate::routes::users::{EXAMPLE_EMAIL, EXAMPLE_PASSWORD};
 use crate::routes::{ErrorBody, ValidationErrorBody};
@@ -102,12 +101,10 @@ pub struct Credentials {
 
 impl FromRequest for Credentials {
     type Error = AppError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+    type Future = BodyFuture<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        let mut payload = payload.take();
-        Box::pin(async move {
+        read_request(req, payload, |req, mut payload| async move {
             let essence = req
                 .mime_type()
                 .ok()

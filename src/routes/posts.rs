@@ -91,6 +91,17 @@ fn content_schema() -> Object {
         .build()
 }
 
+impl PostIn {
+    /// The post's fields as a row takes them, for an insert or a replace.
+    fn as_changes(&self) -> PostChanges<'_> {
+        PostChanges {
+            title: &self.title,
+            content: &self.content,
+            published: self.published,
+        }
+    }
+}
+
 impl FromJsonBody for PostIn {
     fn from_fields(fields: &mut BodyFields<'_>) -> Option<Self> {
         let title = fields.string("title").and_then(|title| {
@@ -316,9 +327,7 @@ pub async fn create_post(
     let post = caller
         .run(&pool, move |conn, owner| {
             let new_post = NewPost {
-                title: &input.title,
-                content: &input.content,
-                published: input.published,
+                fields: input.as_changes(),
                 created_at: Utc::now().naive_utc().trunc_subsecs(6),
                 owner_id: owner.id,
             };
@@ -362,12 +371,7 @@ pub async fn update_post(
     let id = row_id(id, not_found_to_change)?;
     let post = caller
         .run(&pool, move |conn, owner| {
-            let changes = PostChanges {
-                title: &input.title,
-                content: &input.content,
-                published: input.published,
-            };
-            let post = db::posts::update_owned(conn, id, owner.id, &changes)?
+            let post = db::posts::update_owned(conn, id, owner.id, &input.as_changes())?
                 .ok_or_else(|| unchanged(conn, id))?;
             let votes = db::posts::vote_count_of(conn, id)?;
             Ok(PostWithVotes { post, owner, votes })
