@@ -31,16 +31,18 @@ stop_server() {
 }
 
 # A PostgreSQL database for one CI step, dropped at exit by drop_databases.
-CI_DATABASES=()
+# Named after this script's process ($$ is the same in the $(...) subshells
+# callers use), so drop_databases finds every one without being told.
 create_database() {
     local name="postapi_ci_$1_$$"
     psql -q "$PG_ADMIN_URL" -c "CREATE DATABASE $name" >/dev/null
-    CI_DATABASES+=("$name")
     echo "${PG_ADMIN_URL%/*}/$name"
 }
 
 drop_databases() {
-    for name in "${CI_DATABASES[@]}"; do
+    local name
+    for name in $(psql -Atq "$PG_ADMIN_URL" \
+        -c "SELECT datname FROM pg_database WHERE datname ~ '^postapi_ci_[a-z]+_$$\$'" 2>/dev/null); do
         psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null 2>&1 || true
     done
 }
