@@ -8,6 +8,7 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use diesel::QueryResult;
 
 use crate::auth::TokenService;
 use crate::db::models::User;
@@ -16,8 +17,9 @@ use crate::error::AppError;
 
 /// The caller named by a valid token, put in the request extensions by the
 /// middleware. Whether the account still exists is checked on the handler's
-/// own connection, as the first statement of its database work
-/// ([`CurrentUser::run`]), which saves a pool checkout and a round trip.
+/// own connection, which saves a pool checkout and a round trip: reads carry
+/// the check in their own statement ([`CurrentUser::read`]); other work runs
+/// it first ([`CurrentUser::run`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CurrentUser {
     id: i32,
@@ -39,16 +41,22 @@ impl CurrentUser {
         .await
     }
 
-    /// As [`CurrentUser::run`], for reads: retried once on another connection
-    /// when the first proves dead.
-    pub async fn run_read<T, F>(self, pool: &DbPool, work: F) -> Result<T, AppError>
+    /// Runs `query`, a read that finds nothing unless the caller's account
+    /// exists (it filters on [`db::users::exists_filter`] of the id it
+    /// is given), so a read costs one statement. Only an empty answer costs a
+    /// second, to tell a deleted caller (401) from an empty page or a missing
+    /// post. Retried on another connection when the first proves dead.
+    pub async fn read<T, F>(self, pool: &DbPool, query: F) -> Result<T, AppError>
     where
-        F: Fn(&mut DbConnection, User) -> Result<T, AppError> + Send + 'static,
-        T: Send + 'static,
+        F: Fn(&mut DbConnection, i32) -> QueryResult<T> + Send + 'static,
+        T: Rows + Send + 'static,
     {
         db::run_retrying(pool, move |conn| {
-            let caller = self.account(conn)?;
-            work(conn, caller)
+            let rows = query(conn, self.id)?;
+            if rows.is_empty() {
+                self.account(conn)?;
+            }
+            Ok(rows)
         })
         .await
     }
@@ -58,6 +66,23 @@ impl CurrentUser {
             log::debug!("token refused: user {} no longer exists", self.id);
             AppError::invalid_token()
         })
+    }
+}
+
+/// What a read answers: empty when the caller may no longer exist.
+pub trait Rows {
+    fn is_empty(&self) -> bool;
+}
+
+impl<T> Rows for Vec<T> {
+    fn is_empty(&self) -> bool {
+        Vec::is_empty(self)
+    }
+}
+
+impl<T> Rows for Option<T> {
+    fn is_empty(&self) -> bool {
+        self.is_none()
     }
 }
 

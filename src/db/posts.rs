@@ -10,6 +10,7 @@ use diesel::sql_types::{Bool, Text};
 use super::DbConnection;
 use super::models::{NewPost, Post, PostChanges, PostWithVotes};
 use super::pool::lower;
+use super::users::exists_filter;
 use crate::schema::{posts, users, votes};
 
 // Owner and vote count are correlated subqueries rather than joins: with
@@ -61,9 +62,10 @@ fn posts_with_votes() -> _ {
 const MIN_INDEXED_SEARCH_CHARS: usize = 3;
 
 /// One page of posts, newest first; `search` is a literal, case-insensitive
-/// substring of the title.
+/// substring of the title. Empty unless user `caller` exists.
 pub fn list(
     conn: &mut DbConnection,
+    caller: i32,
     limit: i64,
     skip: i64,
     search: Option<&str>,
@@ -72,6 +74,7 @@ pub fn list(
         .order_by((posts::created_at.desc(), posts::id.desc()))
         .limit(limit)
         .offset(skip)
+        .filter(exists_filter(caller))
         .into_boxed();
     if let Some(search) = search.filter(|s| !s.is_empty()) {
         // The exact test, both sides folded by the same lower(); escaping
@@ -102,9 +105,15 @@ fn fts_phrase(text: &str) -> String {
     format!("\"{}\"", text.to_lowercase().replace('"', "\"\""))
 }
 
-pub fn find_with_votes(conn: &mut DbConnection, id: i32) -> QueryResult<Option<PostWithVotes>> {
+/// Post `id`, if it and user `caller` exist.
+pub fn find_with_votes(
+    conn: &mut DbConnection,
+    id: i32,
+    caller: i32,
+) -> QueryResult<Option<PostWithVotes>> {
     posts_with_votes()
         .filter(posts::id.eq(id))
+        .filter(exists_filter(caller))
         .first(conn)
         .optional()
 }

@@ -22,6 +22,13 @@ pub fn find(conn: &mut DbConnection, id: i32) -> QueryResult<Option<User>> {
         .optional()
 }
 
+/// True while user `id` exists: the filter with which a read requires its
+/// caller, so the check costs no statement of its own.
+#[diesel::dsl::auto_type]
+pub fn exists_filter(id: i32) -> _ {
+    diesel::dsl::exists(users::table.find(id))
+}
+
 pub fn exists(conn: &mut DbConnection, id: i32) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(users::table.find(id))).get_result(conn)
 }

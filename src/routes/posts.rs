@@ -256,13 +256,14 @@ pub async fn list_posts(
     query: ListPostsQuery,
 ) -> Result<HttpResponse, AppError> {
     let posts = caller
-        .run_read(&pool, move |conn, _| {
-            Ok(db::posts::list(
+        .read(&pool, move |conn, caller| {
+            db::posts::list(
                 conn,
+                caller,
                 query.limit,
                 query.skip,
                 query.search.as_deref(),
-            )?)
+            )
         })
         .await?;
     let posts: Vec<PostBody> = posts
@@ -295,8 +296,8 @@ pub async fn get_post(
 ) -> Result<HttpResponse, AppError> {
     let id = row_id(id, not_found_to_read)?;
     let post = caller
-        .run_read(&pool, move |conn, _| {
-            Ok(db::posts::find_with_votes(conn, id)?)
+        .read(&pool, move |conn, caller| {
+            db::posts::find_with_votes(conn, id, caller)
         })
         .await?;
     let post = post.ok_or_else(|| not_found_to_read(id))?;

@@ -43,8 +43,11 @@ impl TcpProxy {
 
     /// Cuts open connections, and holds new ones open without a word.
     pub fn hang(&mut self) {
+        // Under the lock `forward` registers connections with, so one being
+        // set up right now is either cut here or sees the flag.
+        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
         self.hanging.store(true, Ordering::Release);
-        self.cut_all();
+        cut(&mut streams);
     }
 
     /// Forwards again (the connections held while hanging are cut).
@@ -63,10 +66,7 @@ impl TcpProxy {
     }
 
     fn cut_all(&self) {
-        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-        for stream in streams.drain(..) {
-            let _ = stream.shutdown(Shutdown::Both);
-        }
+        cut(&mut self.streams.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
     /// Listens on the same port again.
@@ -102,7 +102,7 @@ impl TcpProxy {
                             .push(client);
                     }
                     Ok((client, _)) => {
-                        let _ = forward(client, upstream, &streams);
+                        let _ = forward(client, upstream, &streams, &hanging);
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         thread::sleep(Duration::from_millis(5));
@@ -122,15 +122,28 @@ impl Drop for TcpProxy {
     }
 }
 
+fn cut(streams: &mut Vec<TcpStream>) {
+    for stream in streams.drain(..) {
+        let _ = stream.shutdown(Shutdown::Both);
+    }
+}
+
 fn forward(
     client: TcpStream,
     upstream: SocketAddr,
     streams: &Mutex<Vec<TcpStream>>,
+    hanging: &AtomicBool,
 ) -> io::Result<()> {
     client.set_nonblocking(false)?;
     let server = TcpStream::connect(upstream)?;
     {
         let mut streams = streams.lock().unwrap_or_else(|e| e.into_inner());
+        if hanging.load(Ordering::Acquire) {
+            // `hang` came while this connection was being set up: hold it
+            // unanswered like the ones accepted after.
+            streams.push(client);
+            return Ok(());
+        }
         streams.push(client.try_clone()?);
         streams.push(server.try_clone()?);
     }

@@ -1,6 +1,7 @@
-//! How many statements each authenticated route sends to the database: the
-//! caller check shares the handler's connection, nothing tests a connection
-//! on every checkout, and changes put ownership in their WHERE clause.
+//! How many statements each authenticated route sends to the database: reads
+//! carry the caller check in their own statement, other routes run it on the
+//! handler's connection, nothing tests a connection on every checkout, and
+//! changes put ownership in their WHERE clause.
 //!
 //! Counted through Diesel's instrumentation: every connection established in
 //! this process counts its statements under its database URL, so tests
@@ -115,7 +116,7 @@ async fn counted(
     (response, statements(app) - before)
 }
 
-async fn a_read_costs_two_statements_the_caller_check_and_the_query(backend: Backend) {
+async fn a_read_costs_one_statement_which_also_requires_the_caller(backend: Backend) {
     let app = spawn_counting(backend).await;
     let alice = app.user("alice@example.com").await;
     let id = app.create_post(&alice, "counted").await["id"].clone();
@@ -134,8 +135,29 @@ async fn a_read_costs_two_statements_the_caller_check_and_the_query(backend: Bac
     assert_eq!(post.status, StatusCode::OK, "{}", post.text());
     assert_eq!(
         (list_statements, search_statements, post_statements),
-        (2, 2, 2),
+        (1, 1, 1),
         "statements for GET /posts, GET /posts?search=, GET /posts/{{id}}"
+    );
+    let read = last_statement_containing(&app, &["FROM", "posts", "EXISTS"]);
+    assert!(read.is_some(), "the read carries the caller check");
+}
+
+async fn an_empty_answer_costs_a_second_statement_to_tell_why(backend: Backend) {
+    let app = spawn_counting(backend).await;
+    let alice = app.user("alice@example.com").await;
+    app.get("/posts", alice.token()).await;
+
+    let (list, list_statements) =
+        counted(&app, app.get("/posts?search=nothing", alice.token())).await;
+    let (missing, missing_statements) =
+        counted(&app, app.get("/posts/999999", alice.token())).await;
+
+    assert_eq!(list.json(), json!([]));
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        (list_statements, missing_statements),
+        (2, 2),
+        "the read, then the caller check that tells a deleted caller from no rows"
     );
 }
 
@@ -227,7 +249,8 @@ async fn a_bad_token_costs_no_statement(backend: Backend) {
 
 pub fn tests() -> Vec<Trial> {
     backend_tests![
-        a_read_costs_two_statements_the_caller_check_and_the_query,
+        a_read_costs_one_statement_which_also_requires_the_caller,
+        an_empty_answer_costs_a_second_statement_to_tell_why,
         a_new_post_costs_two_statements,
         changing_a_post_checks_ownership_in_the_same_statement,
         a_vote_costs_two_statements,

@@ -311,7 +311,7 @@ fn the_sqlite_migration_indexes_posts_already_there() {
         .expect("posts before the index");
 
     run_migrations(&mut conn).expect("the remaining migrations");
-    let found = postapi::db::posts::list(&mut conn, 10, 0, Some("ÜNÏCODE")).expect("search");
+    let found = postapi::db::posts::list(&mut conn, 1, 10, 0, Some("ÜNÏCODE")).expect("search");
     let indexed = diesel::sql_query("SELECT COUNT(*) AS count FROM posts_search")
         .get_result::<Count>(&mut conn)
         .expect("count")

@@ -349,7 +349,10 @@ async fn a_token_of_a_deleted_user_is_a_401(backend: Backend) {
     use diesel::prelude::*;
     let app = TestApp::spawn(backend).await;
     let user = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
     assert_accepted(&app, &user.token).await;
+    // Posts that outlive alice: her reads must not find them.
+    let post = app.create_post(&bob, "still here").await["id"].clone();
     let id = i32::try_from(user.id).expect("an i32 id");
     let mut conn = app.db();
     let deleted = diesel::delete(postapi::schema::users::table.find(id))
@@ -357,9 +360,16 @@ async fn a_token_of_a_deleted_user_is_a_401(backend: Backend) {
         .expect("delete the user");
     assert_eq!(deleted, 1);
 
-    let response = app.get("/posts", user.token()).await;
-
-    response.assert_unauthorized();
+    for path in [
+        "/posts".to_owned(),
+        "/posts?search=still".to_owned(),
+        format!("/posts/{post}"),
+        "/posts/999999".to_owned(),
+    ] {
+        let response = app.get(&path, user.token()).await;
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "GET {path}");
+        response.assert_unauthorized();
+    }
 }
 
 async fn a_token_for_a_user_id_that_never_existed_is_a_401(backend: Backend) {
