@@ -8,6 +8,7 @@ diesel::table! {
         published -> Bool,
         created_at -> Timestamp,
         owner_id -> Int4,
+        vote_count -> Int8,
     }
 }
 

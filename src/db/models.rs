@@ -43,6 +43,26 @@ pub struct Post {
     pub owner_id: i32,
 }
 
+/// The columns of [`Post`], in its field order (`posts` also holds the
+/// vote count, which [`PostWithVotes`] carries).
+pub type PostColumns = (
+    posts::id,
+    posts::title,
+    posts::content,
+    posts::published,
+    posts::created_at,
+    posts::owner_id,
+);
+
+pub const POST_COLUMNS: PostColumns = (
+    posts::id,
+    posts::title,
+    posts::content,
+    posts::published,
+    posts::created_at,
+    posts::owner_id,
+);
+
 #[derive(Debug, Insertable)]
 #[diesel(table_name = posts)]
 pub struct NewPost<'a> {

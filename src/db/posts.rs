@@ -1,22 +1,22 @@
-//! Queries on `posts`. A post is read with its owner and vote count, computed
-//! for the rows of the page only: pages walk `posts_created_at_id_idx` newest
-//! first and stop after `skip + limit` rows, and each row's votes are counted
-//! through `votes_post_id_idx`.
+//! Queries on `posts`. A post is read with its owner, looked up for the rows
+//! of the page only, and its vote count, which triggers on `votes` keep in
+//! `posts.vote_count`: pages walk `posts_created_at_id_idx` newest first and
+//! stop after `skip + limit` rows.
 
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 
 use super::DbConnection;
-use super::models::{NewPost, Post, PostChanges, PostWithVotes};
+use super::models::{NewPost, POST_COLUMNS, Post, PostChanges, PostColumns, PostWithVotes};
 use super::pool::lower;
 use super::users::exists_filter;
-use crate::schema::{posts, users, votes};
+use crate::schema::{posts, users};
 
-// Owner and vote count are correlated subqueries rather than joins: with
-// `posts` alone in FROM, both planners walk the (created_at, id) index and
-// stop at the page's end. (Joined to `users`, SQLite starts from the smaller
-// table and sorts every post.) Each runs for a returned row only.
+// The owner is a correlated subquery rather than a join: with `posts` alone
+// in FROM, both planners walk the (created_at, id) index and stop at the
+// page's end. (Joined to `users`, SQLite starts from the smaller table and
+// sorts every post.) It runs for a returned row only.
 
 /// The email of the post's owner, by primary key.
 #[diesel::dsl::auto_type]
@@ -38,24 +38,13 @@ fn owner_created_at() -> _ {
         .assume_not_null()
 }
 
-/// How many votes the post has, through `votes_post_id_idx`.
-#[diesel::dsl::auto_type]
-fn vote_count() -> _ {
-    votes::table
-        .filter(votes::post_id.eq(posts::id))
-        .count()
-        .single_value()
-        .assume_not_null()
-}
-
 /// Posts with their owners and vote counts, in [`PostWithVotes`]'s shape.
 #[diesel::dsl::auto_type]
 fn posts_with_votes() -> _ {
-    let post: <posts::table as Table>::AllColumns = posts::all_columns;
+    let post: PostColumns = POST_COLUMNS;
     let email: owner_email = owner_email();
     let signed_up: owner_created_at = owner_created_at();
-    let votes: vote_count = vote_count();
-    posts::table.select((post, (posts::owner_id, email, signed_up), votes))
+    posts::table.select((post, (posts::owner_id, email, signed_up), posts::vote_count))
 }
 
 /// Searches shorter than this (in characters) have no trigram to look up.
@@ -131,31 +120,25 @@ pub fn owner_of(conn: &mut DbConnection, id: i32) -> QueryResult<Option<i32>> {
         .optional()
 }
 
-pub fn vote_count_of(conn: &mut DbConnection, id: i32) -> QueryResult<i64> {
-    votes::table
-        .filter(votes::post_id.eq(id))
-        .count()
-        .get_result(conn)
-}
-
 pub fn insert(conn: &mut DbConnection, new_post: &NewPost<'_>) -> QueryResult<Post> {
     diesel::insert_into(posts::table)
         .values(new_post)
-        .returning(posts::all_columns)
+        .returning(POST_COLUMNS)
         .get_result(conn)
 }
 
 /// Replaces what an owner may change, in one statement that checks the
-/// owner too; `None` when no post `id` of `owner_id` exists.
+/// owner too and reads back the vote count; `None` when no post `id` of
+/// `owner_id` exists.
 pub fn update_owned(
     conn: &mut DbConnection,
     id: i32,
     owner_id: i32,
     changes: &PostChanges<'_>,
-) -> QueryResult<Option<Post>> {
+) -> QueryResult<Option<(Post, i64)>> {
     diesel::update(posts::table.find(id).filter(posts::owner_id.eq(owner_id)))
         .set(changes)
-        .returning(posts::all_columns)
+        .returning((POST_COLUMNS, posts::vote_count))
         .get_result(conn)
         .optional()
 }

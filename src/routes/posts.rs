@@ -372,9 +372,8 @@ pub async fn update_post(
     let id = row_id(id, not_found_to_change)?;
     let post = caller
         .run(&pool, move |conn, owner| {
-            let post = db::posts::update_owned(conn, id, owner.id, &input.as_changes())?
+            let (post, votes) = db::posts::update_owned(conn, id, owner.id, &input.as_changes())?
                 .ok_or_else(|| unchanged(conn, id))?;
-            let votes = db::posts::vote_count_of(conn, id)?;
             Ok(PostWithVotes { post, owner, votes })
         })
         .await?;

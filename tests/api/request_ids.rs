@@ -104,10 +104,10 @@ async fn error_answers_carry_the_request_id_too(backend: Backend) {
 async fn a_500_carries_the_request_id(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let user = app.user("broken@example.com").await;
-    // A table the post listing reads, gone: the query fails as a bug would.
+    // A column the post listing reads, gone: the query fails as a bug would.
     app.db()
-        .batch_execute("DROP TABLE votes")
-        .expect("drop the votes table");
+        .batch_execute("ALTER TABLE posts RENAME COLUMN vote_count TO renamed")
+        .expect("rename the vote count");
     let bearer = format!("Bearer {}", user.token);
 
     let response = app

@@ -206,8 +206,8 @@ async fn changing_a_post_checks_ownership_in_the_same_statement(backend: Backend
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     assert_eq!(
-        update_statements, 3,
-        "caller check, UPDATE ... WHERE owner RETURNING, vote count"
+        update_statements, 2,
+        "caller check, UPDATE ... WHERE owner RETURNING (with the vote count)"
     );
     assert_eq!(
         (forbidden_statements, missing_statements),

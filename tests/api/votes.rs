@@ -8,7 +8,7 @@ use postapi::schema::votes;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, TestApp, TestResponse, TestUser, Trial, backend_tests, field_required,
+    Backend, TestApp, TestDatabase, TestResponse, TestUser, Trial, backend_tests, field_required,
 };
 
 const ADDED: &str = "successfully added vote";
@@ -452,6 +452,88 @@ async fn deleting_a_post_deletes_its_votes(backend: Backend) {
     assert_message(&app.vote(&bob, recreated, 1).await, ADDED);
 }
 
+async fn a_deleted_voters_votes_come_off_the_counts(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let first = id_of(&app.create_post(&alice, "first").await);
+    let second = id_of(&app.create_post(&alice, "second").await);
+    for post in [first, second] {
+        assert_message(&app.vote(&alice, post, 1).await, ADDED);
+        assert_message(&app.vote(&bob, post, 1).await, ADDED);
+    }
+    let bob_id = i32::try_from(bob.id).expect("an i32 id");
+
+    let deleted = diesel::delete(postapi::schema::users::table.find(bob_id))
+        .execute(&mut app.db())
+        .expect("delete bob");
+
+    assert_eq!(deleted, 1);
+    assert_eq!(stored_votes(&app), 2, "bob's votes went with him");
+    for post in [first, second] {
+        assert_eq!(votes_shown(&app, &alice, post).await, json!(1));
+        assert_eq!(votes_listed(&app, &alice, post).await, json!(1));
+    }
+}
+
+/// A database holding votes from before the vote-count migration: the
+/// migration counts them into their posts.
+async fn the_vote_count_migration_counts_votes_already_there(backend: Backend) {
+    use diesel::connection::SimpleConnection;
+    use diesel_migrations::{FileBasedMigrations, MigrationHarness};
+    use postapi::db::DbConnection;
+    use postapi::db::pool::ConnectionManager;
+
+    let database = TestDatabase::create(&backend);
+    let mut conn = ConnectionManager::new(database.url().clone())
+        .establish()
+        .expect("open the database");
+    let directory = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres(_) => "postgres",
+    };
+    let migrations = FileBasedMigrations::from_path(format!(
+        "{}/migrations/{directory}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("the migrations");
+    let before = "INSERT INTO users (email, password_hash, created_at) VALUES \
+            ('a@example.com', 'x', CURRENT_TIMESTAMP), ('b@example.com', 'x', CURRENT_TIMESTAMP); \
+         INSERT INTO posts (title, content, owner_id) VALUES ('two', '', 1), ('one', '', 1), ('none', '', 2); \
+         INSERT INTO votes (user_id, post_id) VALUES (1, 1), (2, 1), (2, 2);";
+    match &mut conn {
+        DbConnection::Postgres(pg) => {
+            pg.run_next_migration(migrations.clone()).expect("tables");
+            pg.run_next_migration(migrations.clone()).expect("search");
+            pg.batch_execute(before).expect("rows before the count");
+            pg.run_pending_migrations(migrations).expect("the rest");
+        }
+        DbConnection::Sqlite(sqlite) => {
+            sqlite
+                .run_next_migration(migrations.clone())
+                .expect("tables");
+            sqlite
+                .run_next_migration(migrations.clone())
+                .expect("search");
+            sqlite.batch_execute(before).expect("rows before the count");
+            sqlite.run_pending_migrations(migrations).expect("the rest");
+        }
+    }
+
+    let counts: Vec<(String, i64)> = postapi::schema::posts::table
+        .select((
+            postapi::schema::posts::title,
+            postapi::schema::posts::vote_count,
+        ))
+        .order_by(postapi::schema::posts::id)
+        .load(&mut conn)
+        .expect("the counts");
+    assert_eq!(
+        counts,
+        [("two".into(), 2), ("one".into(), 1), ("none".into(), 0)]
+    );
+}
+
 async fn sixteen_racing_identical_votes_give_one_201_and_fifteen_409s(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.user("alice@example.com").await;
@@ -567,6 +649,8 @@ pub fn tests() -> Vec<Trial> {
         votes_of_several_users_are_counted_per_post_and_each_post_is_listed_once,
         removing_your_vote_leaves_other_users_votes,
         deleting_a_post_deletes_its_votes,
+        a_deleted_voters_votes_come_off_the_counts,
+        the_vote_count_migration_counts_votes_already_there,
         sixteen_racing_identical_votes_give_one_201_and_fifteen_409s,
         sixteen_racing_removals_of_one_vote_give_one_201_and_fifteen_404s,
         racing_votes_of_different_users_are_all_counted,
