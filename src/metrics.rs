@@ -149,17 +149,26 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
+/// Counts a request as waiting for a connection for as long as it lives.
+pub struct WaitingForConnection(());
+
+impl WaitingForConnection {
+    pub fn start() -> Self {
+        gauge!(POOL_WAITING).increment(1.0);
+        Self(())
+    }
+}
+
+impl Drop for WaitingForConnection {
+    fn drop(&mut self) {
+        gauge!(POOL_WAITING).decrement(1.0);
+    }
+}
+
 /// Runs `get_connection` (a `pool.get()`) counted as a request waiting for a
 /// connection.
 pub fn waiting_for_connection<T>(get_connection: impl FnOnce() -> T) -> T {
-    struct Waiting;
-    impl Drop for Waiting {
-        fn drop(&mut self) {
-            gauge!(POOL_WAITING).decrement(1.0);
-        }
-    }
-    gauge!(POOL_WAITING).increment(1.0);
-    let _waiting = Waiting;
+    let _waiting = WaitingForConnection::start();
     get_connection()
 }
 

@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 use crate::db::pool::{ConnectionManager, PooledConnection};
 use crate::error::AppError;
 
@@ -63,12 +65,37 @@ fn one_line(text: &dyn std::fmt::Display) -> String {
 pub struct DbPool {
     pool: r2d2::Pool<ConnectionManager>,
     availability: Arc<Availability>,
+    /// One per connection: requests queue here, first come first served,
+    /// before taking a blocking thread. (r2d2's own wait is not fair: a
+    /// request can lose the race for a freed connection again and again,
+    /// which showed as second-long tails under load.)
+    turns: Arc<Semaphore>,
 }
 
 impl DbPool {
     /// `availability` must be the one the pool's manager reports to.
     pub fn new(pool: r2d2::Pool<ConnectionManager>, availability: Arc<Availability>) -> Self {
-        Self { pool, availability }
+        let turns = Arc::new(Semaphore::new(pool.max_size().max(1) as usize));
+        Self {
+            pool,
+            availability,
+            turns,
+        }
+    }
+
+    /// Waits, in arrival order and at most the pool timeout, for a turn to
+    /// use a connection; hold it while the connection is checked out.
+    pub async fn turn(&self) -> Result<OwnedSemaphorePermit, AppError> {
+        if let Ok(permit) = self.turns.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        let _waiting = crate::metrics::WaitingForConnection::start();
+        let wait = self.turns.clone().acquire_owned();
+        match tokio::time::timeout(self.pool.connection_timeout(), wait).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_closed)) => Err(AppError::Unavailable("connection pool: closed".into())),
+            Err(_elapsed) => Err(AppError::Unavailable("connection pool: timed out".into())),
+        }
     }
 
     pub fn availability(&self) -> &Availability {

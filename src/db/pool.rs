@@ -208,7 +208,9 @@ pub fn connect_and_migrate(settings: &Settings) -> Result<DbPool, DatabaseSetupE
     let availability = Arc::new(Availability::default());
     let pool = r2d2::Pool::builder()
         .max_size(settings.pool_size)
-        .min_idle(Some(settings.pool_size.min(2)))
+        // A fixed-size pool (HikariCP's advice): every connection is opened
+        // at start-up, not while requests queue for one under the first load.
+        .min_idle(Some(settings.pool_size))
         .connection_timeout(settings.pool_timeout)
         .idle_timeout(Some(Duration::from_secs(600)))
         .build(manager.reporting_to(availability.clone()))?;
@@ -249,8 +251,10 @@ where
     T: Send + 'static,
 {
     pool.fail_fast()?;
+    let turn = pool.turn().await?;
     let pool = pool.clone();
     web::block(move || {
+        let _turn = turn;
         let mut conn = pool.checkout()?;
         let result = query(&mut conn);
         if matches!(result, Err(AppError::Unavailable(_))) {
@@ -273,8 +277,10 @@ where
     T: Send + 'static,
 {
     pool.fail_fast()?;
+    let turn = pool.turn().await?;
     let pool = pool.clone();
     web::block(move || {
+        let _turn = turn;
         let mut attempts_left = pool.max_size();
         loop {
             let mut conn = pool.checkout()?;
