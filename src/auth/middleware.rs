@@ -17,9 +17,9 @@ use crate::error::AppError;
 
 /// The caller named by a valid token, put in the request extensions by the
 /// middleware. Whether the account still exists is checked on the handler's
-/// own connection, which saves a pool checkout and a round trip: reads carry
-/// the check in their own statement ([`CurrentUser::read`]); other work runs
-/// it first ([`CurrentUser::run`]).
+/// own connection, which saves a pool checkout and a round trip: reads and
+/// inserts carry the check in their own statement ([`CurrentUser::read`],
+/// [`CurrentUser::run_as`]); other work runs it first ([`CurrentUser::run`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CurrentUser {
     id: i32,
@@ -57,6 +57,23 @@ impl CurrentUser {
                 self.account(conn)?;
             }
             Ok(rows)
+        })
+        .await
+    }
+
+    /// Runs `work`, which needs the caller's account itself and answers
+    /// `None` when it is gone (an insert whose foreign key names the caller):
+    /// then the request gets 401, and the check cost no statement of its own.
+    pub async fn run_as<T, F>(self, pool: &DbPool, work: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConnection, i32) -> Result<Option<T>, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        db::run(pool, move |conn| {
+            work(conn, self.id)?.ok_or_else(|| {
+                log::debug!("token refused: user {} no longer exists", self.id);
+                AppError::invalid_token()
+            })
         })
         .await
     }

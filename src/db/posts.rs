@@ -5,10 +5,10 @@
 
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text};
+use diesel::sql_types::{Bool, Integer, Text, Timestamp};
 
 use super::DbConnection;
-use super::models::{NewPost, POST_COLUMNS, Post, PostChanges, PostColumns, PostWithVotes};
+use super::models::{NewPost, POST_COLUMNS, Post, PostChanges, PostColumns, PostWithVotes, User};
 use super::pool::lower;
 use super::users::exists_filter;
 use crate::schema::{posts, users};
@@ -120,11 +120,97 @@ pub fn owner_of(conn: &mut DbConnection, id: i32) -> QueryResult<Option<i32>> {
         .optional()
 }
 
-pub fn insert(conn: &mut DbConnection, new_post: &NewPost<'_>) -> QueryResult<Post> {
-    diesel::insert_into(posts::table)
-        .values(new_post)
-        .returning(POST_COLUMNS)
-        .get_result(conn)
+/// Inserts a post and reads it back with its owner (no votes yet); `None`
+/// when the owner no longer exists. On PostgreSQL that is one statement, the
+/// insert and a join to its owner in a CTE; SQLite, in process, looks the
+/// owner up first.
+pub fn insert(
+    conn: &mut DbConnection,
+    new_post: &NewPost<'_>,
+) -> QueryResult<Option<PostWithVotes>> {
+    let inserted = match conn {
+        DbConnection::Postgres(pg) => insert_returning_owner(pg, new_post).map(Some),
+        DbConnection::Sqlite(_) => match super::users::find(conn, new_post.owner_id)? {
+            None => Ok(None),
+            Some(owner) => diesel::insert_into(posts::table)
+                .values(new_post)
+                .returning(POST_COLUMNS)
+                .get_result(conn)
+                .map(|post| {
+                    Some(PostWithVotes {
+                        post,
+                        owner,
+                        votes: 0,
+                    })
+                }),
+        },
+    };
+    match inserted {
+        // The only foreign key of posts is the owner's: deleted meanwhile.
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+            _,
+        )) => Ok(None),
+        other => other,
+    }
+}
+
+/// A post as [`insert_returning_owner`] reads it back.
+#[derive(QueryableByName)]
+struct InsertedPost {
+    #[diesel(sql_type = Integer)]
+    id: i32,
+    #[diesel(sql_type = Text)]
+    title: String,
+    #[diesel(sql_type = Text)]
+    content: String,
+    #[diesel(sql_type = Bool)]
+    published: bool,
+    #[diesel(sql_type = Timestamp)]
+    created_at: chrono::NaiveDateTime,
+    #[diesel(sql_type = Integer)]
+    owner_id: i32,
+    #[diesel(sql_type = Text)]
+    owner_email: String,
+    #[diesel(sql_type = Timestamp)]
+    owner_created_at: chrono::NaiveDateTime,
+}
+
+/// Diesel's DSL has no CTE: the statement is written out, its values bound.
+fn insert_returning_owner(
+    pg: &mut diesel::PgConnection,
+    new_post: &NewPost<'_>,
+) -> QueryResult<PostWithVotes> {
+    let row: InsertedPost = diesel::sql_query(
+        "WITH inserted AS ( \
+             INSERT INTO posts (title, content, published, created_at, owner_id) \
+             VALUES ($1, $2, $3, $4, $5) \
+             RETURNING id, title, content, published, created_at, owner_id) \
+         SELECT inserted.*, users.email AS owner_email, users.created_at AS owner_created_at \
+         FROM inserted JOIN users ON users.id = inserted.owner_id",
+    )
+    .bind::<Text, _>(new_post.fields.title)
+    .bind::<Text, _>(new_post.fields.content)
+    .bind::<Bool, _>(new_post.fields.published)
+    .bind::<Timestamp, _>(new_post.created_at)
+    .bind::<Integer, _>(new_post.owner_id)
+    .get_result(pg)?;
+    Ok(PostWithVotes {
+        post: Post {
+            id: row.id,
+            title: row.title,
+            content: row.content,
+            published: row.published,
+            created_at: row.created_at,
+            owner_id: row.owner_id,
+        },
+        owner: User {
+            id: row.owner_id,
+            email: row.owner_email,
+            created_at: row.owner_created_at,
+        },
+        votes: 0,
+    })
 }
 
 /// Replaces what an owner may change, in one statement that checks the

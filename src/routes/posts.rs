@@ -326,19 +326,13 @@ pub async fn create_post(
     ValidJson(input): ValidJson<PostIn>,
 ) -> Result<HttpResponse, AppError> {
     let post = caller
-        .run(&pool, move |conn, owner| {
+        .run_as(&pool, move |conn, caller| {
             let new_post = NewPost {
                 fields: input.as_changes(),
                 created_at: Utc::now().naive_utc().trunc_subsecs(6),
-                owner_id: owner.id,
+                owner_id: caller,
             };
-            // A new post has no votes yet, and its owner is the caller.
-            let post = db::posts::insert(conn, &new_post)?;
-            Ok(PostWithVotes {
-                post,
-                owner,
-                votes: 0,
-            })
+            Ok(db::posts::insert(conn, &new_post)?)
         })
         .await?;
     Ok(HttpResponse::Created().json(PostBody::written(&shape, post)))

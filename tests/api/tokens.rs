@@ -370,6 +370,19 @@ async fn a_token_of_a_deleted_user_is_a_401(backend: Backend) {
         assert_eq!(response.status, StatusCode::UNAUTHORIZED, "GET {path}");
         response.assert_unauthorized();
     }
+    let body = json!({ "title": "from beyond", "content": "x" });
+    let created = app.post("/posts", body, user.token()).await;
+    created.assert_unauthorized();
+    let titles: Vec<String> = app
+        .get("/posts", bob.token())
+        .await
+        .json()
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|post| post["title"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(titles, ["still here"], "nothing was created");
 }
 
 async fn a_token_for_a_user_id_that_never_existed_is_a_401(backend: Backend) {
