@@ -160,7 +160,58 @@ impl Deref for DbPool {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
     use super::*;
+    use crate::config::DatabaseUrl;
+
+    /// A pool of one SQLite connection, in a directory removed with it.
+    fn one_connection_pool(timeout: Duration) -> (DbPool, tempfile::TempDir) {
+        let directory = tempfile::tempdir().expect("a temporary directory");
+        let manager =
+            ConnectionManager::new(DatabaseUrl::Sqlite(directory.path().join("turns.db")));
+        let pool = r2d2::Pool::builder()
+            .max_size(1)
+            .connection_timeout(timeout)
+            .build(manager)
+            .expect("a pool");
+        (DbPool::new(pool, Arc::default()), directory)
+    }
+
+    #[test]
+    fn turns_are_given_in_arrival_order_and_waiting_past_the_pool_timeout_is_a_503() {
+        actix_web::rt::System::new().block_on(async {
+            let (pool, _directory) = one_connection_pool(Duration::from_millis(300));
+            let first = pool.turn().await.expect("the free turn");
+            let served = Rc::new(RefCell::new(Vec::new()));
+            let waiters: Vec<_> = (1..=3)
+                .map(|n| {
+                    let (pool, served) = (pool.clone(), served.clone());
+                    actix_web::rt::spawn(async move {
+                        let turn = pool.turn().await.expect("a turn in time");
+                        served.borrow_mut().push(n);
+                        actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+                        drop(turn);
+                    })
+                })
+                .collect();
+            // Every waiter queues, in spawn order, before the turn is freed.
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+            drop(first);
+            for waiter in waiters {
+                waiter.await.expect("a waiter");
+            }
+            assert_eq!(*served.borrow(), [1, 2, 3]);
+
+            let _held = pool.turn().await.expect("the free turn");
+            let late = pool.turn().await;
+            assert!(
+                matches!(late, Err(AppError::Unavailable(_))),
+                "a wait past the pool timeout is a 503"
+            );
+        });
+    }
 
     #[test]
     fn the_flag_follows_the_last_connection_attempt() {
