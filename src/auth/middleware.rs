@@ -70,19 +70,19 @@ impl CurrentUser {
         T: Send + 'static,
     {
         db::run(pool, move |conn| {
-            work(conn, self.id)?.ok_or_else(|| {
-                log::debug!("token refused: user {} no longer exists", self.id);
-                AppError::invalid_token()
-            })
+            work(conn, self.id)?.ok_or_else(|| self.gone())
         })
         .await
     }
 
     fn account(self, conn: &mut DbConnection) -> Result<User, AppError> {
-        db::users::find(conn, self.id)?.ok_or_else(|| {
-            log::debug!("token refused: user {} no longer exists", self.id);
-            AppError::invalid_token()
-        })
+        db::users::find(conn, self.id)?.ok_or_else(|| self.gone())
+    }
+
+    /// The 401 for a valid token whose user no longer exists.
+    fn gone(self) -> AppError {
+        log::debug!("token refused: user {} no longer exists", self.id);
+        AppError::invalid_token()
     }
 }
 

@@ -250,11 +250,7 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
     T: Send + 'static,
 {
-    pool.fail_fast()?;
-    let turn = pool.turn().await?;
-    let pool = pool.clone();
-    web::block(move || {
-        let _turn = turn;
+    with_turn(pool, move |pool| {
         let mut conn = pool.checkout()?;
         let result = query(&mut conn);
         if matches!(result, Err(AppError::Unavailable(_))) {
@@ -264,7 +260,7 @@ where
         }
         result
     })
-    .await?
+    .await
 }
 
 /// As [`run`], for a query that may run more than once: when the connection
@@ -276,11 +272,7 @@ where
     F: Fn(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
     T: Send + 'static,
 {
-    pool.fail_fast()?;
-    let turn = pool.turn().await?;
-    let pool = pool.clone();
-    web::block(move || {
-        let _turn = turn;
+    with_turn(pool, move |pool| {
         let mut attempts_left = pool.max_size();
         loop {
             let mut conn = pool.checkout()?;
@@ -296,6 +288,24 @@ where
                 result => return result,
             }
         }
+    })
+    .await
+}
+
+/// Runs `work` on the blocking pool once the request's turn for a connection
+/// has come (see [`DbPool::turn`]); 503 at once while the database is known
+/// to be down.
+async fn with_turn<T, F>(pool: &DbPool, work: F) -> Result<T, AppError>
+where
+    F: FnOnce(&DbPool) -> Result<T, AppError> + Send + 'static,
+    T: Send + 'static,
+{
+    pool.fail_fast()?;
+    let turn = pool.turn().await?;
+    let pool = pool.clone();
+    web::block(move || {
+        let _turn = turn;
+        work(&pool)
     })
     .await?
 }
