@@ -7,6 +7,10 @@ start_server() {
     local name=$1 database_url=$2
     shift 2
     local log="$CI_WORK/$name.log"
+    # Created here, not by the background job's redirection, so the wait
+    # below never reads a file that is not there yet (under set -e and
+    # pipefail that failed the caller).
+    : >"$log"
     env DATABASE_URL="$database_url" PORT=0 RUST_LOG=info "$@" target/release/postapi >"$log" 2>&1 &
     SERVER_PID=$!
     local port=""
