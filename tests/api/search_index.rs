@@ -12,7 +12,9 @@ use postapi::db::DbConnection;
 use postapi::db::pool::{ConnectionManager, run_migrations};
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, TestDatabase, TestUser, Trial, backend_tests, plain_tests};
+use crate::helpers::{
+    Backend, TestApp, TestDatabase, TestUser, Trial, backend_tests, plain_tests, postgres_tests,
+};
 use crate::round_trips::{last_statement_containing, spawn_counting};
 
 /// Enough posts that a planner prefers an index to reading the table.
@@ -141,27 +143,32 @@ async fn list_and_search_queries_use_their_indexes(backend: Backend) {
     let alice = app.user("alice@example.com").await;
     let needle = app.create_post(&alice, "the Zebra crossing").await;
 
+    let list_needles = ["vote_count", "created_at", "DESC", "LIMIT"];
+    let first_page = app.get("/posts", alice.token()).await;
+    let first_page_sql = last_statement_containing(&app, &list_needles).expect("the first page");
     let page = app.get("/posts?limit=10&skip=5", alice.token()).await;
-    let list_sql = last_statement_containing(&app, &["vote_count", "created_at", "DESC", "LIMIT"])
-        .expect("the list query");
+    let list_sql = last_statement_containing(&app, &list_needles).expect("the list query");
     let found = app.get("/posts?search=zebra", alice.token()).await;
     let search_sql = last_statement_containing(&app, &["LIKE"]).expect("the search query");
 
+    assert_eq!(first_page.status, StatusCode::OK);
     assert_eq!(page.status, StatusCode::OK);
     assert_eq!(found.json(), json!([needle]));
     let is_postgres = matches!(conn, DbConnection::Postgres(_));
-    let list_plan = plan(&mut conn, &list_sql);
     let search_plan = plan(&mut conn, &search_sql);
-    eprintln!("list plan:\n{list_plan}\nsearch plan:\n{search_plan}");
-
-    assert!(
-        list_plan.contains("posts_created_at_id_idx"),
-        "the list walks the (created_at, id) index:\n{list_plan}"
-    );
-    assert!(
-        !list_plan.contains("Sort") && !list_plan.contains("TEMP B-TREE"),
-        "and sorts nothing:\n{list_plan}"
-    );
+    eprintln!("search plan:\n{search_plan}");
+    for sql in [first_page_sql, list_sql] {
+        let list_plan = plan(&mut conn, &sql);
+        eprintln!("list plan of {sql}:\n{list_plan}");
+        assert!(
+            list_plan.contains("posts_created_at_id_idx"),
+            "the list walks the (created_at, id) index:\n{list_plan}"
+        );
+        assert!(
+            !list_plan.contains("Sort") && !list_plan.contains("TEMP B-TREE"),
+            "and sorts nothing:\n{list_plan}"
+        );
+    }
     let search_index = if is_postgres {
         "posts_title_trgm_idx"
     } else {
@@ -340,12 +347,85 @@ struct Id {
     id: i32,
 }
 
+#[derive(QueryableByName)]
+struct PlanCounts {
+    #[diesel(sql_type = BigInt)]
+    generic_plans: i64,
+    #[diesel(sql_type = BigInt)]
+    custom_plans: i64,
+}
+
+/// How PostgreSQL planned a statement the server sent, prepared here and
+/// executed `times` times with the binds it was sent with.
+fn plan_counts(conn: &mut DbConnection, printed: &str, times: usize) -> PlanCounts {
+    let (sql, binds) = statement_and_binds(printed);
+    let arguments: Vec<String> = binds
+        .iter()
+        .map(|bind| match bind {
+            Bind::Text(text) => format!("'{text}'"),
+            Bind::Number(n) => n.to_string(),
+        })
+        .collect();
+    conn.batch_execute(&format!("PREPARE counted AS {sql}"))
+        .expect("prepare the server's query");
+    for _ in 0..times {
+        conn.batch_execute(&format!("EXECUTE counted({})", arguments.join(", ")))
+            .expect("execute the server's query");
+    }
+    let counts = diesel::sql_query(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'counted'",
+    )
+    .get_result(conn)
+    .expect("the plan counts");
+    conn.batch_execute("DEALLOCATE counted")
+        .expect("deallocate");
+    counts
+}
+
+/// PostgreSQL plans a statement with a bound LIMIT again on every execution;
+/// the first page of the list, the statement sent most, has its page size
+/// written in, so PostgreSQL keeps one plan for it.
+async fn the_first_page_of_posts_keeps_one_plan_on_postgresql(backend: Backend) {
+    let app = spawn_counting(backend).await;
+    let alice = app.user("alice@example.com").await;
+    app.create_post(&alice, "a post").await;
+    let list_needles = ["vote_count", "created_at", "DESC", "LIMIT"];
+
+    let first_page = app.get("/posts?limit=7", alice.token()).await;
+    let first_page_sql = last_statement_containing(&app, &list_needles).expect("the first page");
+    let later_page = app.get("/posts?limit=7&skip=1", alice.token()).await;
+    let later_page_sql = last_statement_containing(&app, &list_needles).expect("a later page");
+
+    assert_eq!(first_page.status, StatusCode::OK);
+    assert_eq!(later_page.status, StatusCode::OK);
+    let (sql, _) = statement_and_binds(&first_page_sql);
+    assert!(
+        sql.ends_with(" LIMIT 7"),
+        "the page size is in the text: {sql}"
+    );
+    let mut conn = app.db();
+    let first = plan_counts(&mut conn, &first_page_sql, 10);
+    assert!(
+        first.generic_plans >= 5 && first.custom_plans <= 5,
+        "after five custom plans, one generic plan serves: {} generic, {} custom",
+        first.generic_plans,
+        first.custom_plans
+    );
+    // The contrast, which is why: with its values bound, every execution of
+    // a later page is planned for them.
+    let later = plan_counts(&mut conn, &later_page_sql, 10);
+    assert_eq!((later.generic_plans, later.custom_plans), (0, 10));
+}
+
 pub fn tests() -> Vec<Trial> {
     let mut trials = backend_tests![
         list_and_search_queries_use_their_indexes,
         the_search_index_follows_inserts_updates_and_deletes,
         short_and_unicode_searches_find_what_like_finds,
     ];
+    trials.extend(postgres_tests![
+        the_first_page_of_posts_keeps_one_plan_on_postgresql
+    ]);
     trials.extend(plain_tests![
         the_sqlite_migration_indexes_posts_already_there
     ]);
