@@ -34,6 +34,8 @@ pub const HASH_QUEUE_DEPTH: &str = "postapi_password_hash_queue_depth";
 pub const HASH_REJECTED: &str = "postapi_password_hash_rejected_total";
 pub const LOGINS_FAILED: &str = "postapi_logins_failed_total";
 pub const LOGINS_THROTTLED: &str = "postapi_logins_throttled_total";
+pub const POST_BATCHES: &str = "postapi_post_batches_total";
+pub const POSTS_BATCHED: &str = "postapi_posts_batched_total";
 
 /// Label for requests no route matched (404s), so raw paths never become
 /// labels.
@@ -94,14 +96,34 @@ fn describe() {
         LOGINS_THROTTLED,
         "Logins refused with 429 for too many failed attempts."
     );
+    describe_counter!(
+        POST_BATCHES,
+        "Statements that wrote new posts on PostgreSQL (group commit)."
+    );
+    describe_counter!(
+        POSTS_BATCHED,
+        "New posts those statements carried; over postapi_post_batches_total, the mean batch."
+    );
     // Touch every series without a label so it is in the first scrape,
     // without changing a value anyone else may have set.
     for name in [POOL_WAITING, HASH_IN_FLIGHT, HASH_QUEUE_DEPTH] {
         gauge!(name).increment(0.0);
     }
-    for name in [HASH_REJECTED, LOGINS_FAILED, LOGINS_THROTTLED] {
+    for name in [
+        HASH_REJECTED,
+        LOGINS_FAILED,
+        LOGINS_THROTTLED,
+        POST_BATCHES,
+        POSTS_BATCHED,
+    ] {
         metrics::counter!(name).increment(0);
     }
+}
+
+/// Counts one statement that wrote `posts` new posts.
+pub fn post_batch_written(posts: usize) {
+    metrics::counter!(POST_BATCHES).increment(1);
+    metrics::counter!(POSTS_BATCHED).increment(posts as u64);
 }
 
 /// Counts and times every request by its route pattern (`/posts/{id}`, never

@@ -17,9 +17,10 @@ use actix_web::{App, FromRequest, Handler, HttpServer, Resource, Responder, Rout
 
 use crate::auth::{LoginThrottle, PasswordHasher, TokenService, require_bearer_token};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{ConfigError, CorsOrigins, PostShape, Settings, TrustedProxies};
+use crate::config::{ConfigError, CorsOrigins, DatabaseUrl, PostShape, Settings, TrustedProxies};
 use crate::db::DbPool;
 use crate::db::pool::{DatabaseSetupError, connect_and_migrate};
+use crate::db::post_writer::PostWriter;
 use crate::extract::{BodyReadTimeout, MAX_BODY_BYTES, path_config};
 use crate::logging::access_log;
 use crate::metrics::record_request;
@@ -45,6 +46,7 @@ pub enum StartupError {
 #[derive(Clone)]
 pub struct AppState {
     pub pool: web::Data<DbPool>,
+    pub post_writer: web::Data<PostWriter>,
     pub tokens: web::Data<TokenService>,
     pub hasher: web::Data<PasswordHasher>,
     pub openapi: web::Data<docs::OpenApiJson>,
@@ -80,8 +82,16 @@ impl AppState {
         .map_err(setup("JWT keys"))?;
         let openapi = docs::OpenApiJson::render(&settings.post_shape)
             .map_err(setup("the OpenAPI document"))?;
+        // Batches of new posts on PostgreSQL, as many at once as there are
+        // cores for the database to write them with.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let post_writer = PostWriter::new(
+            matches!(settings.database_url, DatabaseUrl::Postgres(_)),
+            cores.min(settings.pool_size as usize),
+        );
         Ok(Self {
             pool: web::Data::new(pool),
+            post_writer: web::Data::new(post_writer),
             tokens: web::Data::new(tokens),
             hasher: web::Data::new(hasher),
             openapi: web::Data::new(openapi),
@@ -118,6 +128,7 @@ pub fn build_app(
         .app_data(PayloadConfig::new(MAX_BODY_BYTES))
         .app_data(path_config())
         .app_data(state.pool)
+        .app_data(state.post_writer)
         .app_data(state.tokens)
         .app_data(state.hasher)
         .app_data(state.openapi)

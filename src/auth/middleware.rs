@@ -11,7 +11,8 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use diesel::QueryResult;
 
 use crate::auth::TokenService;
-use crate::db::models::User;
+use crate::db::models::{PostWithVotes, User};
+use crate::db::post_writer::{PostToWrite, PostWriter};
 use crate::db::{self, DbConnection, DbPool};
 use crate::error::AppError;
 
@@ -19,7 +20,7 @@ use crate::error::AppError;
 /// middleware. Whether the account still exists is checked on the handler's
 /// own connection, which saves a pool checkout and a round trip: reads and
 /// inserts carry the check in their own statement ([`CurrentUser::read`],
-/// [`CurrentUser::run_as`]); other work runs it first ([`CurrentUser::run`]).
+/// [`CurrentUser::write_post`]); other work runs it first ([`CurrentUser::run`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CurrentUser {
     id: i32,
@@ -61,18 +62,20 @@ impl CurrentUser {
         .await
     }
 
-    /// Runs `work`, which needs the caller's account itself and answers
-    /// `None` when it is gone (an insert whose foreign key names the caller):
-    /// then the request gets 401, and the check cost no statement of its own.
-    pub async fn run_as<T, F>(self, pool: &DbPool, work: F) -> Result<T, AppError>
-    where
-        F: FnOnce(&mut DbConnection, i32) -> Result<Option<T>, AppError> + Send + 'static,
-        T: Send + 'static,
-    {
-        db::run(pool, move |conn| {
-            work(conn, self.id)?.ok_or_else(|| self.gone())
-        })
-        .await
+    /// Writes a new post of the caller's, made by `post` from the caller's
+    /// id, through `writer`. Its foreign key names the caller, so a deleted
+    /// account shows as a post not written: then the request gets 401, and
+    /// the check cost no statement of its own.
+    pub async fn write_post(
+        self,
+        pool: &DbPool,
+        writer: &PostWriter,
+        post: impl FnOnce(i32) -> PostToWrite,
+    ) -> Result<PostWithVotes, AppError> {
+        writer
+            .write(pool, post(self.id))
+            .await?
+            .ok_or_else(|| self.gone())
     }
 
     fn account(self, conn: &mut DbConnection) -> Result<User, AppError> {

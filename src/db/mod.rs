@@ -4,6 +4,7 @@
 pub mod availability;
 pub mod models;
 pub mod pool;
+pub mod post_writer;
 pub mod posts;
 pub mod users;
 pub mod votes;

@@ -6,7 +6,7 @@
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Bool, Integer, Text, Timestamp};
+use diesel::sql_types::{Array, Bool, Integer, Text, Timestamp};
 
 use super::DbConnection;
 use super::models::{NewPost, POST_COLUMNS, Post, PostChanges, PostColumns, PostWithVotes, User};
@@ -170,42 +170,76 @@ pub fn owner_of(conn: &mut DbConnection, id: i32) -> QueryResult<Option<i32>> {
         .optional()
 }
 
-/// Inserts a post and reads it back with its owner (no votes yet); `None`
-/// when the owner no longer exists. On PostgreSQL that is one statement, the
-/// insert and a join to its owner in a CTE; SQLite, in process, looks the
-/// owner up first.
-pub fn insert(
+/// Inserts posts and reads each back with its owner (no votes yet), in the
+/// order given; `None` for a post whose owner no longer exists.
+///
+/// On PostgreSQL all of them are one statement, whatever their number: the
+/// insert of the arrays' rows and a join to their owners, in a CTE (see
+/// [`crate::db::post_writer`], which gathers them). A deleted owner fails the
+/// foreign key, and the whole statement with it: the posts are then written
+/// one by one, to tell which. SQLite, in process, looks each owner up and
+/// then inserts.
+pub fn insert_all(
     conn: &mut DbConnection,
-    new_post: &NewPost<'_>,
-) -> QueryResult<Option<PostWithVotes>> {
-    let inserted = match conn {
-        DbConnection::Postgres(pg) => insert_returning_owner(pg, new_post).map(Some),
-        DbConnection::Sqlite(_) => match super::users::find(conn, new_post.owner_id)? {
-            None => Ok(None),
-            Some(owner) => diesel::insert_into(posts::table)
-                .values(new_post)
-                .returning(POST_COLUMNS)
-                .get_result(conn)
-                .map(|post| {
-                    Some(PostWithVotes {
-                        post,
-                        owner,
-                        votes: 0,
-                    })
-                }),
+    new_posts: &[NewPost<'_>],
+) -> QueryResult<Vec<Option<PostWithVotes>>> {
+    match conn {
+        DbConnection::Postgres(pg) => match insert_returning_owners(pg, new_posts) {
+            Err(error) if is_foreign_key_violation(&error) && new_posts.len() > 1 => new_posts
+                .iter()
+                .map(|new_post| {
+                    insert_returning_owners(pg, std::slice::from_ref(new_post))
+                        .map(|mut written| written.pop().flatten())
+                        .or_else(none_if_owner_gone)
+                })
+                .collect(),
+            Err(error) => none_if_owner_gone(error).map(|none| vec![none; new_posts.len()]),
+            written => written,
         },
-    };
-    match inserted {
-        // The only foreign key of posts is the owner's: deleted meanwhile.
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::ForeignKeyViolation,
-            _,
-        )) => Ok(None),
-        other => other,
+        DbConnection::Sqlite(_) => new_posts
+            .iter()
+            .map(
+                |new_post| match super::users::find(conn, new_post.owner_id)? {
+                    None => Ok(None),
+                    Some(owner) => diesel::insert_into(posts::table)
+                        .values(new_post)
+                        .returning(POST_COLUMNS)
+                        .get_result(conn)
+                        .map(|post| {
+                            Some(PostWithVotes {
+                                post,
+                                owner,
+                                votes: 0,
+                            })
+                        })
+                        .or_else(none_if_owner_gone),
+                },
+            )
+            .collect(),
     }
 }
 
-/// A post as [`insert_returning_owner`] reads it back.
+/// The only foreign key of posts is the owner's.
+fn is_foreign_key_violation(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+            _,
+        )
+    )
+}
+
+/// `None` when `error` says the owner was deleted meanwhile.
+fn none_if_owner_gone<T>(error: diesel::result::Error) -> QueryResult<Option<T>> {
+    if is_foreign_key_violation(&error) {
+        Ok(None)
+    } else {
+        Err(error)
+    }
+}
+
+/// A post as [`insert_returning_owners`] reads it back.
 #[derive(QueryableByName)]
 struct InsertedPost {
     #[diesel(sql_type = Integer)]
@@ -226,41 +260,79 @@ struct InsertedPost {
     owner_created_at: chrono::NaiveDateTime,
 }
 
-/// Diesel's DSL has no CTE: the statement is written out, its values bound.
-fn insert_returning_owner(
+impl InsertedPost {
+    /// Whether this row is what `new_post` asked for.
+    fn is(&self, new_post: &NewPost<'_>) -> bool {
+        self.title == new_post.fields.title
+            && self.content == new_post.fields.content
+            && self.published == new_post.fields.published
+            && self.created_at == new_post.created_at
+            && self.owner_id == new_post.owner_id
+    }
+
+    fn into_post(self) -> PostWithVotes {
+        PostWithVotes {
+            post: Post {
+                id: self.id,
+                title: self.title,
+                content: self.content,
+                published: self.published,
+                created_at: self.created_at,
+                owner_id: self.owner_id,
+            },
+            owner: User {
+                id: self.owner_id,
+                email: self.owner_email,
+                created_at: self.owner_created_at,
+            },
+            votes: 0,
+        }
+    }
+}
+
+/// Diesel's DSL has no CTE: the statement is written out, its values bound
+/// as one array per column.
+fn insert_returning_owners(
     pg: &mut diesel::PgConnection,
-    new_post: &NewPost<'_>,
-) -> QueryResult<PostWithVotes> {
-    let row: InsertedPost = diesel::sql_query(
+    new_posts: &[NewPost<'_>],
+) -> QueryResult<Vec<Option<PostWithVotes>>> {
+    let rows: Vec<InsertedPost> = diesel::sql_query(
         "WITH inserted AS ( \
              INSERT INTO posts (title, content, published, created_at, owner_id) \
-             VALUES ($1, $2, $3, $4, $5) \
+             SELECT * FROM unnest($1, $2, $3, $4, $5) \
              RETURNING id, title, content, published, created_at, owner_id) \
          SELECT inserted.*, users.email AS owner_email, users.created_at AS owner_created_at \
          FROM inserted JOIN users ON users.id = inserted.owner_id",
     )
-    .bind::<Text, _>(new_post.fields.title)
-    .bind::<Text, _>(new_post.fields.content)
-    .bind::<Bool, _>(new_post.fields.published)
-    .bind::<Timestamp, _>(new_post.created_at)
-    .bind::<Integer, _>(new_post.owner_id)
-    .get_result(pg)?;
-    Ok(PostWithVotes {
-        post: Post {
-            id: row.id,
-            title: row.title,
-            content: row.content,
-            published: row.published,
-            created_at: row.created_at,
-            owner_id: row.owner_id,
-        },
-        owner: User {
-            id: row.owner_id,
-            email: row.owner_email,
-            created_at: row.owner_created_at,
-        },
-        votes: 0,
-    })
+    .bind::<Array<Text>, _>(new_posts.iter().map(|p| p.fields.title).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(
+        new_posts
+            .iter()
+            .map(|p| p.fields.content)
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Bool>, _>(
+        new_posts
+            .iter()
+            .map(|p| p.fields.published)
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Timestamp>, _>(new_posts.iter().map(|p| p.created_at).collect::<Vec<_>>())
+    .bind::<Array<Integer>, _>(new_posts.iter().map(|p| p.owner_id).collect::<Vec<_>>())
+    .load(pg)?;
+    // Rows come back in no promised order: each is matched to the first post
+    // it equals. Posts equal in every field are interchangeable.
+    let mut written: Vec<Option<PostWithVotes>> = vec![None; new_posts.len()];
+    for row in rows {
+        let slot = new_posts
+            .iter()
+            .zip(written.iter())
+            .position(|(new_post, written)| written.is_none() && row.is(new_post));
+        if let Some(slot) = slot {
+            written[slot] = Some(row.into_post());
+        }
+    }
+    Ok(written)
 }
 
 /// Replaces what an owner may change, in one statement that checks the

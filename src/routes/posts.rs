@@ -11,7 +11,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::CurrentUser;
 use crate::config::PostShape;
-use crate::db::models::{NewPost, PostChanges, PostWithVotes};
+use crate::db::models::{PostChanges, PostWithVotes};
+use crate::db::post_writer::{PostToWrite, PostWriter};
 use crate::db::{self, DbConnection, DbPool};
 use crate::error::{AppError, FieldError};
 use crate::extract::{ValidJson, last_value, query_pairs};
@@ -321,18 +322,18 @@ pub async fn get_post(
 )]
 pub async fn create_post(
     pool: web::Data<DbPool>,
+    writer: web::Data<PostWriter>,
     shape: web::Data<PostShape>,
     caller: CurrentUser,
     ValidJson(input): ValidJson<PostIn>,
 ) -> Result<HttpResponse, AppError> {
     let post = caller
-        .run_as(&pool, move |conn, caller| {
-            let new_post = NewPost {
-                fields: input.as_changes(),
-                created_at: Utc::now().naive_utc().trunc_subsecs(6),
-                owner_id: caller,
-            };
-            Ok(db::posts::insert(conn, &new_post)?)
+        .write_post(&pool, &writer, |owner_id| PostToWrite {
+            title: input.title,
+            content: input.content,
+            published: input.published,
+            created_at: Utc::now().naive_utc().trunc_subsecs(6),
+            owner_id,
         })
         .await?;
     Ok(HttpResponse::Created().json(PostBody::written(&shape, post)))

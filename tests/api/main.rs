@@ -18,6 +18,7 @@ mod metrics;
 mod openapi;
 mod outage;
 mod password_hashing;
+mod post_batches;
 mod posts;
 mod proxy;
 mod request_ids;
@@ -46,6 +47,7 @@ fn main() -> std::process::ExitCode {
         openapi::tests(),
         outage::tests(),
         password_hashing::tests(),
+        post_batches::tests(),
         posts::tests(),
         request_ids::tests(),
         rotation::tests(),

@@ -94,6 +94,18 @@ pub fn last_statement_containing(app: &TestApp, needles: &[&str]) -> Option<Stri
         .cloned()
 }
 
+/// How many statements sent to the app's database contain `needle`.
+pub fn statements_containing(app: &TestApp, needle: &str) -> usize {
+    let prefix = url_prefix(app);
+    let texts = STATEMENT_TEXTS.lock().expect("texts lock");
+    texts
+        .iter()
+        .filter(|(url, _)| url.starts_with(&prefix))
+        .flat_map(|(_, texts)| texts.iter())
+        .filter(|text| text.contains(needle))
+        .count()
+}
+
 /// Statements sent so far to the app's database, by any connection.
 fn statements(app: &TestApp) -> usize {
     let prefix = url_prefix(app);
