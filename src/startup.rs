@@ -88,6 +88,7 @@ impl AppState {
         let post_writer = PostWriter::new(
             matches!(settings.database_url, DatabaseUrl::Postgres(_)),
             cores.min(settings.pool_size as usize),
+            settings.pool_timeout,
         );
         Ok(Self {
             pool: web::Data::new(pool),

@@ -13,8 +13,11 @@
 //! one that gets a turn writes the oldest posts queued, its own or not.
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
+use actix_rt::{ArbiterHandle, System};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::time::Instant;
 
 use super::DbPool;
 use super::models::{NewPost, PostChanges, PostWithVotes};
@@ -54,8 +57,16 @@ impl PostToWrite {
 type Outcome = Result<Option<PostWithVotes>, AppError>;
 
 struct Queued {
+    /// Which request's: it takes its post back if it stops waiting first.
+    ticket: u64,
     post: PostToWrite,
     reply: oneshot::Sender<Outcome>,
+}
+
+#[derive(Default)]
+struct Queue {
+    next_ticket: u64,
+    posts: Vec<Queued>,
 }
 
 /// Writes new posts, gathered into batches where the backend gains by it.
@@ -63,17 +74,27 @@ pub struct PostWriter {
     /// Off for SQLite: in process, a commit costs no round trip, and its
     /// writes take one lock in turn however they are grouped.
     batching: bool,
-    queue: Mutex<Vec<Queued>>,
+    queue: Mutex<Queue>,
     /// One permit per write that may run at once.
     turns: Arc<Semaphore>,
+    /// How long a post may stay queued: then its request gets 503, as a
+    /// request waiting for a pooled connection does.
+    max_wait: Duration,
+    /// Where batches run: the system's arbiter, which outlives the workers,
+    /// so a worker stopping cannot drop a batch carrying another worker's
+    /// posts.
+    runner: Option<ArbiterHandle>,
 }
 
 impl PostWriter {
-    pub fn new(batching: bool, concurrent_batches: usize) -> Self {
+    /// Call it inside the actix system that will serve the requests.
+    pub fn new(batching: bool, concurrent_batches: usize, max_wait: Duration) -> Self {
         Self {
             batching,
             queue: Mutex::default(),
             turns: Arc::new(Semaphore::new(concurrent_batches.max(1))),
+            max_wait,
+            runner: System::try_current().map(|system| system.arbiter().clone()),
         }
     }
 
@@ -88,7 +109,14 @@ impl PostWriter {
             .await;
         }
         let (reply, mut outcome) = oneshot::channel();
-        self.queued().push(Queued { post, reply });
+        let ticket = self.enqueue(post, reply);
+        // A request that stops waiting (its client gone) takes its post
+        // back, unless a batch has it already.
+        let _unless_taken = Unqueue {
+            writer: self,
+            ticket,
+        };
+        let deadline = Instant::now() + self.max_wait;
         loop {
             tokio::select! {
                 // A reply wins over a turn: the post is written.
@@ -100,25 +128,76 @@ impl PostWriter {
                         // Ours is in a batch being written: its reply will come.
                         break;
                     }
-                    // Spawned, so that a request cancelled now (its client
-                    // gone) does not cancel the other requests' posts.
-                    actix_web::rt::spawn(write_batch(pool.clone(), batch, turn));
+                    self.spawn(write_batch(pool.clone(), batch, turn));
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    if self.unqueue(ticket) {
+                        return Err(AppError::Unavailable(
+                            "a new post waited past the pool timeout to be written".into(),
+                        ));
+                    }
+                    // Taken meanwhile: the batch's own wait is bounded.
+                    break;
                 }
             }
         }
         outcome.await.unwrap_or_else(|_| Err(lost()))
     }
 
-    fn queued(&self) -> std::sync::MutexGuard<'_, Vec<Queued>> {
-        // The queue is a plain Vec, consistent after any panic.
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        // The queue is plain data, consistent after any panic.
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn enqueue(&self, post: PostToWrite, reply: oneshot::Sender<Outcome>) -> u64 {
+        let mut queue = self.queue();
+        let ticket = queue.next_ticket;
+        queue.next_ticket += 1;
+        queue.posts.push(Queued {
+            ticket,
+            post,
+            reply,
+        });
+        ticket
+    }
+
+    /// Takes the post of `ticket` out of the queue; false if a batch has it.
+    fn unqueue(&self, ticket: u64) -> bool {
+        let mut queue = self.queue();
+        let before = queue.posts.len();
+        queue.posts.retain(|queued| queued.ticket != ticket);
+        queue.posts.len() < before
     }
 
     /// The oldest queued posts, at most [`MAX_BATCH`].
     fn take_batch(&self) -> Vec<Queued> {
-        let mut queue = self.queued();
-        let end = queue.len().min(MAX_BATCH);
-        queue.drain(..end).collect()
+        let mut queue = self.queue();
+        let end = queue.posts.len().min(MAX_BATCH);
+        queue.posts.drain(..end).collect()
+    }
+
+    /// Runs a batch apart from the request that took it, so the request's
+    /// end (its client gone) does not end the other requests' posts.
+    fn spawn(&self, batch: impl Future<Output = ()> + Send + 'static) {
+        match &self.runner {
+            Some(runner) => {
+                // A stopped system drops the batch: its requests get 503.
+                runner.spawn(batch);
+            }
+            None => drop(actix_web::rt::spawn(batch)),
+        }
+    }
+}
+
+/// Takes a request's post out of the queue when the request stops waiting.
+struct Unqueue<'a> {
+    writer: &'a PostWriter,
+    ticket: u64,
+}
+
+impl Drop for Unqueue<'_> {
+    fn drop(&mut self) {
+        self.writer.unqueue(self.ticket);
     }
 }
 
@@ -135,9 +214,9 @@ async fn write_batch(pool: DbPool, batch: Vec<Queued>, turn: OwnedSemaphorePermi
     })
     .await;
     drop(turn);
-    crate::metrics::post_batch_written(size);
     match written {
         Ok(written) => {
+            crate::metrics::post_batch_written(size);
             for (reply, post) in replies.into_iter().zip(written) {
                 // A request gone meanwhile has no one to tell.
                 let _ = reply.send(Ok(post));
@@ -151,7 +230,7 @@ async fn write_batch(pool: DbPool, batch: Vec<Queued>, turn: OwnedSemaphorePermi
     }
 }
 
-/// A request whose post's batch was dropped unwritten (its worker stopping).
+/// A request whose post's batch was dropped unwritten (the server stopping).
 fn lost() -> AppError {
     AppError::Unavailable("the batch writing this post was dropped".into())
 }

@@ -173,11 +173,12 @@ pub fn owner_of(conn: &mut DbConnection, id: i32) -> QueryResult<Option<i32>> {
 /// Inserts posts and reads each back with its owner (no votes yet), in the
 /// order given; `None` for a post whose owner no longer exists.
 ///
-/// On PostgreSQL all of them are one statement, whatever their number: the
-/// insert of the arrays' rows and a join to their owners, in a CTE (see
-/// [`crate::db::post_writer`], which gathers them). A deleted owner fails the
-/// foreign key, and the whole statement with it: the posts are then written
-/// one by one, to tell which. SQLite, in process, looks each owner up and
+/// On PostgreSQL all of them are one statement, whatever their number (see
+/// [`crate::db::post_writer`], which gathers them): the rows of the arrays
+/// whose owner exists are inserted, then joined to their owners, in a CTE.
+/// An owner deleted while the statement runs fails the foreign key, and the
+/// whole statement with it: the posts are then written one by one, in one
+/// transaction, to tell which. SQLite, in process, looks each owner up and
 /// then inserts.
 pub fn insert_all(
     conn: &mut DbConnection,
@@ -185,14 +186,22 @@ pub fn insert_all(
 ) -> QueryResult<Vec<Option<PostWithVotes>>> {
     match conn {
         DbConnection::Postgres(pg) => match insert_returning_owners(pg, new_posts) {
-            Err(error) if is_foreign_key_violation(&error) && new_posts.len() > 1 => new_posts
-                .iter()
-                .map(|new_post| {
-                    insert_returning_owners(pg, std::slice::from_ref(new_post))
-                        .map(|mut written| written.pop().flatten())
-                        .or_else(none_if_owner_gone)
+            Err(error) if is_foreign_key_violation(&error) && new_posts.len() > 1 => {
+                pg.transaction(|pg| {
+                    new_posts
+                        .iter()
+                        .map(|new_post| {
+                            // A savepoint each: a failed insert leaves the
+                            // others standing.
+                            pg.transaction(|pg| {
+                                insert_returning_owners(pg, std::slice::from_ref(new_post))
+                            })
+                            .map(|mut written| written.pop().flatten())
+                            .or_else(none_if_owner_gone)
+                        })
+                        .collect()
                 })
-                .collect(),
+            }
             Err(error) => none_if_owner_gone(error).map(|none| vec![none; new_posts.len()]),
             written => written,
         },
@@ -299,7 +308,10 @@ fn insert_returning_owners(
     let rows: Vec<InsertedPost> = diesel::sql_query(
         "WITH inserted AS ( \
              INSERT INTO posts (title, content, published, created_at, owner_id) \
-             SELECT * FROM unnest($1, $2, $3, $4, $5) \
+             SELECT new.* \
+             FROM unnest($1, $2, $3, $4, $5) \
+                  AS new (title, content, published, created_at, owner_id) \
+             WHERE EXISTS (SELECT 1 FROM users WHERE users.id = new.owner_id) \
              RETURNING id, title, content, published, created_at, owner_id) \
          SELECT inserted.*, users.email AS owner_email, users.created_at AS owner_created_at \
          FROM inserted JOIN users ON users.id = inserted.owner_id",
@@ -321,7 +333,8 @@ fn insert_returning_owners(
     .bind::<Array<Integer>, _>(new_posts.iter().map(|p| p.owner_id).collect::<Vec<_>>())
     .load(pg)?;
     // Rows come back in no promised order: each is matched to the first post
-    // it equals. Posts equal in every field are interchangeable.
+    // it equals. Posts equal in every field are interchangeable. A post with
+    // no row had no owner.
     let mut written: Vec<Option<PostWithVotes>> = vec![None; new_posts.len()];
     for row in rows {
         let slot = new_posts

@@ -29,11 +29,12 @@ fn count(conn: &mut DbConnection, sql: &str) -> i64 {
 }
 
 /// Sends `posts` (author, title) at once while `posts` is locked, so they
-/// queue behind the writes already waiting for the lock; releases it once a
-/// write waits and the rest have had time to arrive. The answers, in order.
+/// queue behind the writes already waiting for the lock; releases it `hold`
+/// after a write first waits. The answers, in order.
 async fn post_together_while_locked(
     app: &TestApp,
     posts: &[(&TestUser, String)],
+    hold: Duration,
 ) -> Vec<TestResponse> {
     let mut locker = app.db();
     locker
@@ -60,7 +61,7 @@ async fn post_together_while_locked(
             actix_web::rt::time::sleep(Duration::from_millis(10)).await;
         }
         // The writes' turns are taken: what arrives now queues.
-        actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+        actix_web::rt::time::sleep(hold).await;
         locker.batch_execute("COMMIT").expect("unlock posts");
     };
     let (responses, ()) = futures_util::future::join(requests, release).await;
@@ -72,7 +73,7 @@ async fn posts_arriving_together_are_written_by_fewer_statements(backend: Backen
     let alice = app.user("alice@example.com").await;
     let posts: Vec<_> = (0..20).map(|n| (&alice, format!("post {n}"))).collect();
 
-    let responses = post_together_while_locked(&app, &posts).await;
+    let responses = post_together_while_locked(&app, &posts, Duration::from_millis(300)).await;
 
     let mut ids = Vec::new();
     for ((_, title), response) in posts.iter().zip(&responses) {
@@ -112,7 +113,7 @@ async fn a_deleted_owners_post_in_a_batch_fails_alone(backend: Backend) {
         })
         .collect();
 
-    let responses = post_together_while_locked(&app, &posts).await;
+    let responses = post_together_while_locked(&app, &posts, Duration::from_millis(300)).await;
 
     for (n, response) in responses.iter().enumerate() {
         if n == 5 {
@@ -126,9 +127,50 @@ async fn a_deleted_owners_post_in_a_batch_fails_alone(backend: Backend) {
     assert_eq!(stored, 9, "Alice's nine posts, once each");
 }
 
+async fn a_post_queued_past_the_pool_timeout_is_a_503_and_never_written(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.pool_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let alice = app.user("alice@example.com").await;
+    let posts: Vec<_> = (0..8).map(|n| (&alice, format!("post {n}"))).collect();
+
+    // Held well past the pool timeout: the writes under way wait for the
+    // lock, the posts queued behind them run out of time.
+    let responses = post_together_while_locked(&app, &posts, Duration::from_secs(2)).await;
+
+    let created = responses
+        .iter()
+        .filter(|response| response.status == StatusCode::CREATED)
+        .count();
+    for response in &responses {
+        if response.status != StatusCode::CREATED {
+            response.assert_status(StatusCode::SERVICE_UNAVAILABLE);
+            assert!(response.header("retry-after").is_some());
+        }
+    }
+    assert!(
+        created >= 1,
+        "the writes under way finish once the lock goes"
+    );
+    assert!(
+        created < posts.len(),
+        "the posts queued behind them time out"
+    );
+    // A later post's batch would carry any refused post still queued.
+    app.create_post(&alice, "later").await;
+    let stored = count(&mut app.db(), "SELECT count(*) AS count FROM posts");
+    assert_eq!(
+        stored,
+        created as i64 + 1,
+        "no refused post is written afterwards"
+    );
+}
+
 pub fn tests() -> Vec<Trial> {
     postgres_tests![
         posts_arriving_together_are_written_by_fewer_statements,
         a_deleted_owners_post_in_a_batch_fails_alone,
+        a_post_queued_past_the_pool_timeout_is_a_503_and_never_written,
     ]
 }
