@@ -80,28 +80,30 @@ fn url_prefix(app: &TestApp) -> String {
     }
 }
 
-/// The last statement sent to the app's database that contains all of
-/// `needles`, as Diesel prints it: the SQL, then ` -- binds: [...]`.
-pub fn last_statement_containing(app: &TestApp, needles: &[&str]) -> Option<String> {
+/// Every statement sent to the app's database, as Diesel prints it: the
+/// SQL, then ` -- binds: [...]`; each connection's oldest first.
+fn statement_texts(app: &TestApp) -> Vec<String> {
     let prefix = url_prefix(app);
     let texts = STATEMENT_TEXTS.lock().expect("texts lock");
     texts
         .iter()
         .filter(|(url, _)| url.starts_with(&prefix))
-        .flat_map(|(_, texts)| texts.iter())
-        .filter(|text| needles.iter().all(|needle| text.contains(needle)))
-        .last()
-        .cloned()
+        .flat_map(|(_, texts)| texts.iter().cloned())
+        .collect()
+}
+
+/// The last statement sent to the app's database that contains all of
+/// `needles`.
+pub fn last_statement_containing(app: &TestApp, needles: &[&str]) -> Option<String> {
+    statement_texts(app)
+        .into_iter()
+        .rfind(|text| needles.iter().all(|needle| text.contains(needle)))
 }
 
 /// How many statements sent to the app's database contain `needle`.
 pub fn statements_containing(app: &TestApp, needle: &str) -> usize {
-    let prefix = url_prefix(app);
-    let texts = STATEMENT_TEXTS.lock().expect("texts lock");
-    texts
+    statement_texts(app)
         .iter()
-        .filter(|(url, _)| url.starts_with(&prefix))
-        .flat_map(|(_, texts)| texts.iter())
         .filter(|text| text.contains(needle))
         .count()
 }

@@ -85,6 +85,18 @@ fn statement_and_binds(printed: &str) -> (String, Vec<Bind>) {
     (sql.to_owned(), binds)
 }
 
+/// `binds` as the arguments of an `EXECUTE`: `'text', 1`.
+fn sql_arguments(binds: &[Bind]) -> String {
+    binds
+        .iter()
+        .map(|bind| match bind {
+            Bind::Text(text) => format!("'{text}'"),
+            Bind::Number(n) => n.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The plan of a statement the server sent, with the binds it sent:
 /// PostgreSQL's EXPLAIN of it prepared, SQLite's EXPLAIN QUERY PLAN.
 fn plan(conn: &mut DbConnection, printed: &str) -> String {
@@ -93,16 +105,9 @@ fn plan(conn: &mut DbConnection, printed: &str) -> String {
         DbConnection::Postgres(_) => {
             conn.batch_execute(&format!("PREPARE explained AS {sql}"))
                 .expect("prepare the server's query");
-            let arguments: Vec<String> = binds
-                .iter()
-                .map(|bind| match bind {
-                    Bind::Text(text) => format!("'{text}'"),
-                    Bind::Number(n) => n.to_string(),
-                })
-                .collect();
             let lines: Vec<PlanLine> = diesel::sql_query(format!(
                 "EXPLAIN EXECUTE explained({})",
-                arguments.join(", ")
+                sql_arguments(&binds)
             ))
             .load(conn)
             .unwrap_or_else(|e| panic!("explain {printed}: {e}"));
@@ -359,17 +364,11 @@ struct PlanCounts {
 /// executed `times` times with the binds it was sent with.
 fn plan_counts(conn: &mut DbConnection, printed: &str, times: usize) -> PlanCounts {
     let (sql, binds) = statement_and_binds(printed);
-    let arguments: Vec<String> = binds
-        .iter()
-        .map(|bind| match bind {
-            Bind::Text(text) => format!("'{text}'"),
-            Bind::Number(n) => n.to_string(),
-        })
-        .collect();
+    let arguments = sql_arguments(&binds);
     conn.batch_execute(&format!("PREPARE counted AS {sql}"))
         .expect("prepare the server's query");
     for _ in 0..times {
-        conn.batch_execute(&format!("EXECUTE counted({})", arguments.join(", ")))
+        conn.batch_execute(&format!("EXECUTE counted({arguments})"))
             .expect("execute the server's query");
     }
     let counts = diesel::sql_query(
