@@ -88,7 +88,6 @@ impl AppState {
         let post_writer = PostWriter::new(
             matches!(settings.database_url, DatabaseUrl::Postgres(_)),
             cores.min(settings.pool_size as usize),
-            settings.pool_timeout,
         );
         Ok(Self {
             pool: web::Data::new(pool),

@@ -14,7 +14,6 @@
 //! not.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use actix_rt::{ArbiterHandle, System};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
@@ -78,9 +77,6 @@ pub struct PostWriter {
     queue: Mutex<Queue>,
     /// One permit per write that may run at once.
     turns: Arc<Semaphore>,
-    /// How long a post may stay queued: then its request gets 503, as a
-    /// request waiting for a pooled connection does.
-    max_wait: Duration,
     /// Where batches run: the system's arbiter, which outlives the workers,
     /// so a worker stopping cannot drop a batch carrying another worker's
     /// posts.
@@ -89,12 +85,11 @@ pub struct PostWriter {
 
 impl PostWriter {
     /// Call it inside the actix system that will serve the requests.
-    pub fn new(batching: bool, concurrent_batches: usize, max_wait: Duration) -> Self {
+    pub fn new(batching: bool, concurrent_batches: usize) -> Self {
         Self {
             batching,
             queue: Mutex::default(),
             turns: Arc::new(Semaphore::new(concurrent_batches.max(1))),
-            max_wait,
             runner: System::try_current().map(|system| system.arbiter().clone()),
         }
     }
@@ -117,7 +112,9 @@ impl PostWriter {
             writer: self,
             ticket,
         };
-        let deadline = Instant::now() + self.max_wait;
+        // Queued at most the pool timeout, as a request waiting for a pooled
+        // connection is: then 503.
+        let deadline = Instant::now() + pool.connection_timeout();
         loop {
             tokio::select! {
                 // A reply wins over a turn: the post is written.

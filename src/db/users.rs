@@ -29,10 +29,6 @@ pub fn exists_filter(id: i32) -> _ {
     diesel::dsl::exists(users::table.find(id))
 }
 
-pub fn exists(conn: &mut DbConnection, id: i32) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(users::table.find(id))).get_result(conn)
-}
-
 /// Looks up by an email already normalised (trimmed, lower-cased).
 pub fn credentials_by_email(
     conn: &mut DbConnection,
