@@ -2,6 +2,7 @@
 //! that guards the protected scopes.
 
 pub mod middleware;
+mod paced_bcrypt;
 pub mod password;
 pub mod throttle;
 pub mod token;
