@@ -2,13 +2,14 @@
 //! hash never holds a core for long: the same hashes as the `bcrypt` crate
 //! (which still parses stored hashes), from blowfish's bcrypt primitives.
 //!
-//! Why: on Linux with autogroups (or per-service cgroups), a thread's nice
-//! value only orders it within its own process. Against PostgreSQL's
-//! backends, which are another process, a hashing thread that runs for a
-//! whole 250 ms hash counts as much as any other thread of ours, and a
-//! backend woken on its core waited up to a second (`perf sched`, 32 logins
-//! at once). A hashing thread that sleeps every few hundred microseconds
-//! hands its core back at each pause.
+//! Why: on Linux with autogroups (or a cgroup per service), the kernel first
+//! shares a core between sessions (or cgroups), and only then between the
+//! threads of one by their nice values. PostgreSQL runs in a session of its
+//! own: against its backends, our session as a whole holds its share of a
+//! core while a low-priority hashing thread runs a 250 ms hash on it, and a
+//! backend woken there waited up to a second (`perf sched`, 32 logins at
+//! once). A hashing thread that sleeps after every millisecond of work hands
+//! its core back at each pause.
 
 use std::str::FromStr;
 use std::thread;
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use blowfish::Blowfish;
 use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
 
 /// How long a hash may run before it pauses, and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,14 +48,10 @@ pub fn hash(password: &[u8], cost: u32, pace: Pace) -> Result<String, HashError>
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt)?;
     let digest = raw(cost, salt, password, pace);
-    let mut salt_text = [0u8; 22];
-    let mut digest_text = [0u8; 31];
-    encode(&salt, &mut salt_text);
-    encode(&digest, &mut digest_text);
     Ok(format!(
         "$2b${cost:02}${}{}",
-        ascii(&salt_text),
-        ascii(&digest_text)
+        bcrypt::BASE_64.encode(salt),
+        bcrypt::BASE_64.encode(digest)
     ))
 }
 
@@ -65,8 +63,10 @@ pub enum HashError {
     Random(#[from] getrandom::Error),
 }
 
-/// Whether `password` matches `stored`, any of the `$2a$`, `$2b$`, `$2x$`,
-/// `$2y$` forms; a malformed hash matches nothing.
+/// Whether `password` matches `stored`, read as the `bcrypt` crate reads it:
+/// the `$2a$`, `$2b$`, `$2x$` and `$2y$` forms alike (no special case for
+/// the `$2x$` hashes of PHP's old crypt_blowfish bug); a malformed hash
+/// matches nothing.
 pub fn verify(password: &[u8], stored: &str, pace: Pace) -> bool {
     let Ok(parts) = bcrypt::HashParts::from_str(stored) else {
         return false;
@@ -88,12 +88,14 @@ pub fn verify(password: &[u8], stored: &str, pace: Pace) -> bool {
 }
 
 /// The 23 bytes bcrypt keeps, as the `bcrypt` crate computes them: the key is
-/// the password and a NUL, cut at 72 bytes.
+/// the password and a NUL, cut at 72 bytes. `cost` is already checked to be
+/// within 4..=31.
 fn raw(cost: u32, salt: [u8; 16], password: &[u8], pace: Pace) -> [u8; 23] {
-    let mut key = [0u8; KEY_BYTES];
+    debug_assert!((MIN_COST..=MAX_COST).contains(&cost));
+    let mut key_bytes = [0u8; KEY_BYTES];
     let length = password.len().min(KEY_BYTES);
-    key[..length].copy_from_slice(&password[..length]);
-    let key = &key[..(length + 1).min(KEY_BYTES)];
+    key_bytes[..length].copy_from_slice(&password[..length]);
+    let key = &key_bytes[..(length + 1).min(KEY_BYTES)];
 
     let mut state = Blowfish::bc_init_state();
     state.salted_expand_key(&salt, key);
@@ -123,22 +125,13 @@ fn raw(cost: u32, salt: [u8; 16], password: &[u8], pace: Pace) -> [u8; 23] {
         }
         pair.copy_from_slice(&block);
     }
+    // As the crate does: no copy of the password outlives the hash.
+    key_bytes.zeroize();
     let mut digest = [0u8; 23];
     for (bytes, word) in digest.chunks_mut(4).zip(text) {
         bytes.copy_from_slice(&word.to_be_bytes()[..bytes.len()]);
     }
     digest
-}
-
-fn encode(bytes: &[u8], text: &mut [u8]) {
-    // Sizes fixed by the format: 16 bytes make 22 characters, 23 make 31.
-    let written = bcrypt::BASE_64.encode_slice(bytes, text);
-    debug_assert_eq!(written, Ok(text.len()));
-}
-
-fn ascii(text: &[u8]) -> &str {
-    // bcrypt's base64 alphabet is ASCII.
-    std::str::from_utf8(text).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -152,19 +145,26 @@ mod tests {
 
     #[test]
     fn hashes_are_the_bcrypt_crates_for_the_same_salt() {
-        for password in [
-            "",
-            "correct horse",
-            "ünïcödé",
-            &"p".repeat(71),
-            &"p".repeat(72),
-        ] {
-            let ours = hash(password.as_bytes(), 5, QUICK).unwrap();
-            let salt = bcrypt::HashParts::from_str(&ours).unwrap().get_salt_raw();
-            let theirs = bcrypt::hash_with_salt(password, 5, salt)
-                .unwrap()
-                .to_string();
-            assert_eq!(ours, theirs, "password {password:?}");
+        let passwords: [&[u8]; 9] = [
+            b"",
+            b"correct horse",
+            "ünïcödé".as_bytes(),
+            b"\0",
+            b"nul\0inside",
+            &[b'p'; 71],
+            &[b'p'; 72],
+            &[b'p'; 73],
+            &[0xff; 100],
+        ];
+        for cost in [4, 6] {
+            for password in passwords {
+                let ours = hash(password, cost, QUICK).unwrap();
+                let salt = bcrypt::HashParts::from_str(&ours).unwrap().get_salt_raw();
+                let theirs = bcrypt::hash_with_salt(password, cost, salt)
+                    .unwrap()
+                    .to_string();
+                assert_eq!(ours, theirs, "password {password:?}, cost {cost}");
+            }
         }
     }
 
@@ -200,6 +200,7 @@ mod tests {
             "not a hash",
             &stored[..59],
             &stored.replacen("$04$", "$03$", 1),
+            &stored.replacen("$04$", "$32$", 1),
             &stored.replacen("$04$", "$99$", 1),
             &format!("{}é", &stored[..58]),
         ] {

@@ -20,14 +20,14 @@ pub const MAX_PASSWORD_BYTES: usize = 72;
 
 /// The nice value of the hashing threads: under load the scheduler gives
 /// them about a tenth of what our other threads get. It orders threads
-/// within this process only; against other processes (PostgreSQL) the pace
-/// below is what keeps a core free.
+/// within our session (or cgroup) only; against a database server in a
+/// session of its own, the pace below is what keeps a core free.
 const HASHING_NICENESS: i32 = 10;
 
 /// How the hashing threads hand their core back: a 1 ms burst of bcrypt,
 /// then a 200 µs sleep. Under a 32-connection login flood on PostgreSQL this
-/// took the p99 of concurrent reads from 620 ms to 4-6 ms, for about a fifth
-/// of the hashing rate (see `paced_bcrypt`).
+/// took the p99 of concurrent reads from 620 ms to 4-5 ms; hashing runs
+/// about a fifth slower (see `paced_bcrypt`).
 const HASHING_PACE: Pace = Pace {
     burst: Duration::from_millis(1),
     pause: Duration::from_micros(200),
@@ -75,8 +75,8 @@ impl PasswordHasher {
         })
     }
 
-    /// Hashes a password already checked to be at most 72 bytes. (bcrypt's
-    /// `non_truncating_*` functions refuse exactly 72, counting a NUL byte.)
+    /// Hashes a password already checked to be at most 72 bytes (bcrypt would
+    /// count only the first 72 of a longer one).
     pub async fn hash(&self, password: String) -> Result<String, AppError> {
         if password.len() > MAX_PASSWORD_BYTES {
             return Err(AppError::Internal(
