@@ -22,6 +22,11 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqli
 
 /// How long SQLite waits for another writer before giving up with "database is locked".
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+/// The size SQLite cuts its write-ahead log back to after each checkpoint
+/// that empties it. Without a limit the file keeps its high-water mark: 300
+/// MiB after 30 s of sustained `POST /posts` (4,300/s, reads beside them),
+/// where each post's commit appends its table, index and FTS5 pages.
+const SQLITE_WAL_SIZE_LIMIT_BYTES: u64 = 64 << 20;
 /// How long libpq may take to connect, unless the URL says otherwise.
 const POSTGRES_CONNECT_TIMEOUT_SECS: u32 = 5;
 
@@ -117,6 +122,7 @@ impl ConnectionManager {
                     "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
                      PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = NORMAL; \
+                     PRAGMA journal_size_limit = {SQLITE_WAL_SIZE_LIMIT_BYTES}; \
                      PRAGMA foreign_keys = ON;"
                 ))
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;

@@ -104,7 +104,8 @@ fn pragma(conn: &mut diesel::SqliteConnection, name: &str, column: &str) -> Stri
     .unwrap_or_else(|e| panic!("PRAGMA {name}: {e}"))
 }
 
-fn every_sqlite_connection_enforces_foreign_keys_in_wal_mode_and_waits_for_writers() {
+fn every_sqlite_connection_enforces_foreign_keys_in_wal_mode_waits_for_writers_and_bounds_its_log()
+{
     let database = TestDatabase::create(&Backend::Sqlite);
     let manager = ConnectionManager::new(database.url().clone());
 
@@ -115,6 +116,10 @@ fn every_sqlite_connection_enforces_foreign_keys_in_wal_mode_and_waits_for_write
         assert_eq!(pragma(&mut conn, "foreign_keys", "foreign_keys"), "1");
         assert_eq!(pragma(&mut conn, "journal_mode", "journal_mode"), "wal");
         assert_eq!(pragma(&mut conn, "busy_timeout", "timeout"), "5000");
+        assert_eq!(
+            pragma(&mut conn, "journal_size_limit", "journal_size_limit"),
+            (64 << 20).to_string()
+        );
         assert_eq!(
             pragma(&mut conn, "synchronous", "synchronous"),
             "1",
@@ -129,7 +134,7 @@ pub fn tests() -> Vec<Trial> {
         parallel_updates_and_deletes_never_meet_a_locked_database,
     ];
     tests.extend(plain_tests![
-        every_sqlite_connection_enforces_foreign_keys_in_wal_mode_and_waits_for_writers
+        every_sqlite_connection_enforces_foreign_keys_in_wal_mode_waits_for_writers_and_bounds_its_log
     ]);
     tests
 }
