@@ -36,6 +36,7 @@ pub const LOGINS_FAILED: &str = "postapi_logins_failed_total";
 pub const LOGINS_THROTTLED: &str = "postapi_logins_throttled_total";
 pub const POST_BATCHES: &str = "postapi_post_batches_total";
 pub const POSTS_BATCHED: &str = "postapi_posts_batched_total";
+pub const WAL_CHECKPOINTS: &str = "postapi_sqlite_wal_checkpoints_total";
 
 /// Label for requests no route matched (404s), so raw paths never become
 /// labels.
@@ -103,6 +104,10 @@ fn describe() {
     describe_counter!(
         POSTS_BATCHED,
         "New posts those statements carried; over postapi_post_batches_total, the mean batch."
+    );
+    describe_counter!(
+        WAL_CHECKPOINTS,
+        "RESTART checkpoints run because SQLite's write-ahead log passed its size."
     );
     // Touch every series without a label so it is in the first scrape,
     // without changing a value anyone else may have set.

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::db::pool::{ConnectionManager, PooledConnection};
+use crate::db::wal_keeper::WalKeeper;
 use crate::error::AppError;
 
 /// How often a request waiting for a connection looks at the flag again.
@@ -70,6 +71,8 @@ pub struct DbPool {
     /// request can lose the race for a freed connection again and again,
     /// which showed as second-long tails under load.)
     turns: Arc<Semaphore>,
+    /// SQLite's log checkpointer, stopped when the last clone goes.
+    wal_keeper: Option<Arc<WalKeeper>>,
 }
 
 impl DbPool {
@@ -80,7 +83,14 @@ impl DbPool {
             pool,
             availability,
             turns,
+            wal_keeper: None,
         }
+    }
+
+    /// Keeps `keeper` running as long as this pool.
+    pub fn with_wal_keeper(mut self, keeper: WalKeeper) -> Self {
+        self.wal_keeper = Some(Arc::new(keeper));
+        self
     }
 
     /// Waits, in arrival order and at most the pool timeout, for a turn to

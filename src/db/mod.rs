@@ -8,5 +8,6 @@ pub mod post_writer;
 pub mod posts;
 pub mod users;
 pub mod votes;
+pub mod wal_keeper;
 
 pub use pool::{DbConnection, DbPool, run, run_retrying, write_transaction};

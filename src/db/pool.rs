@@ -15,6 +15,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use crate::config::{DatabaseUrl, Settings};
 use crate::db::availability::Availability;
 pub use crate::db::availability::DbPool;
+use crate::db::wal_keeper::WalKeeper;
 use crate::error::AppError;
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -22,10 +23,10 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqli
 
 /// How long SQLite waits for another writer before giving up with "database is locked".
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
-/// The size SQLite cuts its write-ahead log back to after each checkpoint
-/// that empties it. Without a limit the file keeps its high-water mark: 300
-/// MiB after 30 s of sustained `POST /posts` (4,300/s, reads beside them),
-/// where each post's commit appends its table, index and FTS5 pages.
+/// The size SQLite cuts its write-ahead log file back to when the log starts
+/// over; without it the file keeps its high-water mark. Above the size at
+/// which [`crate::db::wal_keeper`] checkpoints, so that the file is not cut
+/// and regrown every time.
 const SQLITE_WAL_SIZE_LIMIT_BYTES: u64 = 64 << 20;
 /// How long libpq may take to connect, unless the URL says otherwise.
 const POSTGRES_CONNECT_TIMEOUT_SECS: u32 = 5;
@@ -194,6 +195,8 @@ pub enum DatabaseSetupError {
     Migrate { target: String, message: String },
     #[error("cannot build the connection pool: {0}")]
     Pool(#[from] r2d2::Error),
+    #[error("cannot start the SQLite log checkpointer: {0}")]
+    WalKeeper(std::io::Error),
 }
 
 /// Connects once (so a bad URL fails with the database's own words), applies
@@ -211,6 +214,12 @@ pub fn connect_and_migrate(settings: &Settings) -> Result<DbPool, DatabaseSetupE
         .map_err(|message| DatabaseSetupError::Migrate { target, message })?;
     drop(first);
 
+    let wal_keeper = match &settings.database_url {
+        DatabaseUrl::Sqlite(path) => {
+            Some(WalKeeper::start(path, manager.clone()).map_err(DatabaseSetupError::WalKeeper)?)
+        }
+        DatabaseUrl::Postgres(_) => None,
+    };
     let availability = Arc::new(Availability::default());
     let pool = r2d2::Pool::builder()
         .max_size(settings.pool_size)
@@ -220,7 +229,11 @@ pub fn connect_and_migrate(settings: &Settings) -> Result<DbPool, DatabaseSetupE
         .connection_timeout(settings.pool_timeout)
         .idle_timeout(Some(Duration::from_secs(600)))
         .build(manager.reporting_to(availability.clone()))?;
-    Ok(DbPool::new(pool, availability))
+    let pool = DbPool::new(pool, availability);
+    Ok(match wal_keeper {
+        Some(keeper) => pool.with_wal_keeper(keeper),
+        None => pool,
+    })
 }
 
 /// Applies the pending migrations of the connection's backend. On PostgreSQL an

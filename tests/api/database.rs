@@ -2,11 +2,14 @@
 //! set-up, and writers racing through the `BEGIN IMMEDIATE` transactions.
 
 use actix_web::http::StatusCode;
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use futures_util::future::join_all;
+use postapi::config::DatabaseUrl;
 use postapi::db::DbConnection;
 use postapi::db::pool::{ConnectionManager, run_migrations};
+use postapi::db::wal_keeper::{MAX_WAL_BYTES, WalKeeper};
 use postapi::schema::{posts, users, votes};
 use serde_json::json;
 
@@ -128,13 +131,63 @@ fn every_sqlite_connection_enforces_foreign_keys_in_wal_mode_waits_for_writers_a
     }
 }
 
+fn sqlite_log_bytes(database: &std::path::Path) -> u64 {
+    let mut log = database.as_os_str().to_owned();
+    log.push("-wal");
+    std::fs::metadata(log).map_or(0, |m| m.len())
+}
+
+fn a_sqlite_log_past_its_size_is_checkpointed_so_the_next_write_starts_it_over() {
+    let database = TestDatabase::create(&Backend::Sqlite);
+    let DatabaseUrl::Sqlite(path) = database.url().clone() else {
+        panic!("a SQLite database");
+    };
+    let manager = ConnectionManager::new(database.url().clone());
+    let DbConnection::Sqlite(mut writer) = manager.establish().expect("connect") else {
+        panic!("a SQLite URL gives a SQLite connection");
+    };
+    // No checkpoints of SQLite's own, as when writers never pause; and the
+    // log cut to nothing when it starts over, so its size shows that.
+    writer
+        .batch_execute(
+            "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 0; \
+             CREATE TABLE filler (bytes BLOB);",
+        )
+        .expect("set up");
+    let chunks = MAX_WAL_BYTES / (1 << 20) + 4;
+    for _ in 0..chunks {
+        writer
+            .batch_execute("INSERT INTO filler VALUES (randomblob(1048576))")
+            .expect("insert");
+    }
+    assert!(sqlite_log_bytes(&path) > MAX_WAL_BYTES);
+
+    let _keeper = WalKeeper::start(&path, manager).expect("start the keeper");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        writer
+            .batch_execute("INSERT INTO filler VALUES (x'00')")
+            .expect("insert");
+        let size = sqlite_log_bytes(&path);
+        if size < 1 << 20 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the log is still {size} bytes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 pub fn tests() -> Vec<Trial> {
     let mut tests = backend_tests![
         start_up_migrates_a_new_database_and_a_second_run_applies_nothing,
         parallel_updates_and_deletes_never_meet_a_locked_database,
     ];
     tests.extend(plain_tests![
-        every_sqlite_connection_enforces_foreign_keys_in_wal_mode_waits_for_writers_and_bounds_its_log
+        every_sqlite_connection_enforces_foreign_keys_in_wal_mode_waits_for_writers_and_bounds_its_log,
+        a_sqlite_log_past_its_size_is_checkpointed_so_the_next_write_starts_it_over
     ]);
     tests
 }
