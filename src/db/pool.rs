@@ -24,10 +24,9 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqli
 /// How long SQLite waits for another writer before giving up with "database is locked".
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 /// The size SQLite cuts its write-ahead log file back to when the log starts
-/// over; without it the file keeps its high-water mark. Above the size at
-/// which [`crate::db::wal_keeper`] checkpoints, so that the file is not cut
-/// and regrown every time.
-const SQLITE_WAL_SIZE_LIMIT_BYTES: u64 = 64 << 20;
+/// over on its own; without it the file keeps its high-water mark. The size
+/// past which [`crate::db::wal_keeper`] empties it.
+pub const SQLITE_WAL_SIZE_LIMIT_BYTES: u64 = crate::db::wal_keeper::MAX_WAL_BYTES;
 /// How long libpq may take to connect, unless the URL says otherwise.
 const POSTGRES_CONNECT_TIMEOUT_SECS: u32 = 5;
 
