@@ -59,9 +59,9 @@ impl WalKeeper {
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECK_EVERY) {
                     let size = match std::fs::metadata(&log) {
                         Ok(metadata) => metadata.len(),
+                        // No log while no connection has the database open.
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
                         Err(e) => {
-                            // While the pool's connections are open the log
-                            // is there, unless the path is not one we read.
                             if !warned {
                                 log::warn!("cannot watch SQLite's log {}: {e}", log.display());
                                 warned = true;
