@@ -107,7 +107,7 @@ fn describe() {
     );
     describe_counter!(
         WAL_CHECKPOINTS,
-        "RESTART checkpoints run because SQLite's write-ahead log passed its size."
+        "Checkpoints that emptied SQLite's write-ahead log after it passed 16 MiB."
     );
     // Touch every series without a label so it is in the first scrape,
     // without changing a value anyone else may have set.
