@@ -87,9 +87,9 @@ impl DbPool {
         }
     }
 
-    /// Keeps `keeper` running as long as this pool.
-    pub fn with_wal_keeper(mut self, keeper: WalKeeper) -> Self {
-        self.wal_keeper = Some(Arc::new(keeper));
+    /// Keeps `keeper` (SQLite's) running as long as this pool.
+    pub fn with_wal_keeper(mut self, keeper: Option<WalKeeper>) -> Self {
+        self.wal_keeper = keeper.map(Arc::new);
         self
     }
 

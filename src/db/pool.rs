@@ -15,7 +15,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use crate::config::{DatabaseUrl, Settings};
 use crate::db::availability::Availability;
 pub use crate::db::availability::DbPool;
-use crate::db::wal_keeper::WalKeeper;
+use crate::db::wal_keeper::{MAX_WAL_BYTES, WalKeeper};
 use crate::error::AppError;
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -23,10 +23,6 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqli
 
 /// How long SQLite waits for another writer before giving up with "database is locked".
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
-/// The size SQLite cuts its write-ahead log file back to when the log starts
-/// over on its own; without it the file keeps its high-water mark. The size
-/// past which [`crate::db::wal_keeper`] empties it.
-pub const SQLITE_WAL_SIZE_LIMIT_BYTES: u64 = crate::db::wal_keeper::MAX_WAL_BYTES;
 /// How long libpq may take to connect, unless the URL says otherwise.
 const POSTGRES_CONNECT_TIMEOUT_SECS: u32 = 5;
 
@@ -122,7 +118,7 @@ impl ConnectionManager {
                     "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
                      PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = NORMAL; \
-                     PRAGMA journal_size_limit = {SQLITE_WAL_SIZE_LIMIT_BYTES}; \
+                     PRAGMA journal_size_limit = {MAX_WAL_BYTES}; \
                      PRAGMA foreign_keys = ON;"
                 ))
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
@@ -228,11 +224,7 @@ pub fn connect_and_migrate(settings: &Settings) -> Result<DbPool, DatabaseSetupE
         .connection_timeout(settings.pool_timeout)
         .idle_timeout(Some(Duration::from_secs(600)))
         .build(manager.reporting_to(availability.clone()))?;
-    let pool = DbPool::new(pool, availability);
-    Ok(match wal_keeper {
-        Some(keeper) => pool.with_wal_keeper(keeper),
-        None => pool,
-    })
+    Ok(DbPool::new(pool, availability).with_wal_keeper(wal_keeper))
 }
 
 /// Applies the pending migrations of the connection's backend. On PostgreSQL an

@@ -28,7 +28,9 @@ use super::pool::{ConnectionManager, DbConnection};
 
 /// A log past this size is checkpointed: four times the 1,000 pages at which
 /// SQLite checkpoints on its own, so the keeper steps in only when those
-/// checkpoints fall behind, and still has little to copy when it does.
+/// checkpoints fall behind, and still has little to copy when it does. Every
+/// connection's `journal_size_limit` too: when SQLite starts the log over on
+/// its own, the file is cut back to it rather than keep its high-water mark.
 pub const MAX_WAL_BYTES: u64 = 16 << 20;
 /// How long the checkpoint waits for the writer lock and for readers,
 /// where requests wait 5 s: far less, so it never costs them theirs.

@@ -8,7 +8,7 @@ use diesel::sql_types::{BigInt, Text};
 use futures_util::future::join_all;
 use postapi::config::DatabaseUrl;
 use postapi::db::DbConnection;
-use postapi::db::pool::{ConnectionManager, SQLITE_WAL_SIZE_LIMIT_BYTES, run_migrations};
+use postapi::db::pool::{ConnectionManager, run_migrations};
 use postapi::db::wal_keeper::{MAX_WAL_BYTES, WalKeeper};
 use postapi::schema::{posts, users, votes};
 use serde_json::json;
@@ -121,7 +121,7 @@ fn every_sqlite_connection_enforces_foreign_keys_in_wal_mode_waits_for_writers_a
         assert_eq!(pragma(&mut conn, "busy_timeout", "timeout"), "5000");
         assert_eq!(
             pragma(&mut conn, "journal_size_limit", "journal_size_limit"),
-            SQLITE_WAL_SIZE_LIMIT_BYTES.to_string()
+            MAX_WAL_BYTES.to_string()
         );
         assert_eq!(
             pragma(&mut conn, "synchronous", "synchronous"),
