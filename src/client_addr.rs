@@ -7,8 +7,6 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use actix_web::HttpRequest;
 
-use crate::config::ConfigError;
-
 /// An address with a prefix length: `10.0.0.0/8`, or one host (`/32`, `/128`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IpNetwork {
@@ -57,17 +55,15 @@ impl IpNetwork {
 pub struct TrustedProxies(Vec<IpNetwork>);
 
 impl TrustedProxies {
-    /// Comma-separated addresses or CIDR networks; empty trusts no one.
-    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+    /// Comma-separated addresses or CIDR networks; empty trusts no one. The
+    /// error says which entry is wrong.
+    pub fn parse(raw: &str) -> Result<Self, String> {
         raw.split(',')
             .map(str::trim)
             .filter(|entry| !entry.is_empty())
             .map(|entry| {
                 IpNetwork::parse(entry).ok_or_else(|| {
-                    ConfigError::new(
-                        "TRUSTED_PROXIES",
-                        format!("{entry:?} is not an IP address or a network like 10.0.0.0/8"),
-                    )
+                    format!("{entry:?} is not an IP address or a network like 10.0.0.0/8")
                 })
             })
             .collect::<Result<_, _>>()
@@ -190,10 +186,10 @@ mod tests {
     }
 
     #[test]
-    fn bad_entries_name_the_setting() {
+    fn bad_entries_are_named_in_the_error() {
         for bad in ["10.0.0.0/33", "proxy.example.com", "10.0.0.1/x", "::/129"] {
             let error = TrustedProxies::parse(bad).unwrap_err();
-            assert_eq!(error.name, "TRUSTED_PROXIES", "{bad}");
+            assert!(error.contains(&format!("{bad:?}")), "{error}");
         }
         assert!(TrustedProxies::parse(" , ").unwrap().is_empty());
     }

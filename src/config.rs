@@ -325,7 +325,8 @@ impl Settings {
         };
         let trusted_proxies = match var("TRUSTED_PROXIES") {
             None => TrustedProxies::default(),
-            Some(raw) => TrustedProxies::parse(&raw)?,
+            Some(raw) => TrustedProxies::parse(&raw)
+                .map_err(|message| ConfigError::new("TRUSTED_PROXIES", message))?,
         };
         let client_limits = ClientLimits {
             header_read_timeout: seconds("HEADER_READ_TIMEOUT_SECONDS", 5, 1..=3_600)?,

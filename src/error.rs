@@ -9,6 +9,9 @@ use actix_web::{HttpResponse, ResponseError};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::openapi::schema::{Array, ArrayBuilder, Object, ObjectBuilder, OneOfBuilder, Type};
+
+use crate::db::{self, DbError};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AppError {
@@ -151,38 +154,24 @@ impl From<DieselError> for AppError {
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
                 Self::Conflict("Resource already exists".into())
             }
-            DieselError::DatabaseError(
-                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-                info,
-            ) => Self::Unavailable(info.message().to_owned()),
-            // A server shutting down (a restart) ends sessions with 57P01,
-            // which libpq may report before it marks the connection bad.
-            DieselError::DatabaseError(_, info) if connection_lost(info.message()) => {
-                Self::Unavailable(info.message().to_owned())
-            }
             DieselError::BrokenTransactionManager => {
                 Self::Unavailable("the connection's transaction state is broken".into())
+            }
+            DieselError::DatabaseError(_, ref info) if db::is_connection_lost(&error) => {
+                Self::Unavailable(info.message().to_owned())
             }
             other => Self::Internal(format!("database: {other}")),
         }
     }
 }
 
-/// libpq's words for a session the server ended or a socket that died.
-fn connection_lost(message: &str) -> bool {
-    [
-        "terminating connection",
-        "server closed the connection",
-        "no connection to the server",
-        "connection to server was lost",
-    ]
-    .iter()
-    .any(|words| message.contains(words))
-}
-
-impl From<r2d2::Error> for AppError {
-    fn from(error: r2d2::Error) -> Self {
-        Self::Unavailable(format!("connection pool: {error}"))
+/// The one place database failures become HTTP answers.
+impl From<DbError> for AppError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Query(error) => error.into(),
+            DbError::Unavailable(cause) => Self::Unavailable(cause),
+        }
     }
 }
 
@@ -196,13 +185,13 @@ impl From<actix_web::error::BlockingError> for AppError {
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// Where the problem is: `["body", "title"]`, `["query", "limit"]`, `["path", "id"]`.
-    #[schema(schema_with = crate::routes::schemas::field_error_loc)]
+    #[schema(schema_with = field_error_loc)]
     pub loc: Vec<Value>,
     pub msg: String,
     #[serde(rename = "type")]
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(schema_with = crate::routes::schemas::field_error_ctx, required = false)]
+    #[schema(schema_with = field_error_ctx, required = false)]
     pub ctx: Option<Value>,
 }
 
@@ -277,6 +266,26 @@ impl FieldError {
         )
         .with_limit(limit)
     }
+}
+
+/// `FieldError.loc`: where the problem is, as names and list positions
+/// (`["body", "title"]`, `["query", "limit"]`).
+fn field_error_loc() -> Array {
+    let part = OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .item(ObjectBuilder::new().schema_type(Type::Integer));
+    ArrayBuilder::new().items(part).min_items(Some(1)).build()
+}
+
+/// `FieldError.ctx`: the limit a value broke, when there is one.
+fn field_error_ctx() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property(
+            "limit_value",
+            ObjectBuilder::new().schema_type(Type::Integer),
+        )
+        .build()
 }
 
 #[cfg(test)]

@@ -3,7 +3,10 @@
 //!
 //! - [`config`]: settings, read once at start-up.
 //! - [`startup`]: the app and server, shared by `main` and the tests.
-//! - [`db`]: pool, migrations and queries; [`schema`] is Diesel's table list.
+//! - [`db`]: pool, migrations and plain synchronous queries; [`schema`] is
+//!   Diesel's table list.
+//! - [`store`]: runs the queries for the handlers, off the executor, within
+//!   one deadline per request; group commit of new posts.
 //! - [`auth`]: passwords, tokens and the bearer-token middleware.
 //! - [`routes`]: one module of handlers per resource.
 //! - [`error`]: the one error type, with FastAPI's 422 items; [`validation`]:
@@ -25,4 +28,5 @@ pub mod request_id;
 pub mod routes;
 pub mod schema;
 pub mod startup;
+pub mod store;
 pub mod validation;

@@ -7,7 +7,7 @@
 //! are process-wide.
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -17,8 +17,6 @@ use actix_web::middleware::Next;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram, gauge};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
-use crate::db::DbPool;
 
 pub const HTTP_REQUESTS: &str = "postapi_http_requests_total";
 pub const HTTP_DURATION: &str = "postapi_http_request_duration_seconds";
@@ -192,24 +190,25 @@ impl Drop for WaitingForConnection {
     }
 }
 
-/// Runs `get_connection` (a `pool.get()`) counted as a request waiting for a
-/// connection.
-pub fn waiting_for_connection<T>(get_connection: impl FnOnce() -> T) -> T {
-    let _waiting = WaitingForConnection::start();
-    get_connection()
+/// The pool's state, read when `/metrics` is scraped.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolGauges {
+    pub connections: u32,
+    pub idle: u32,
+    pub max: u32,
 }
 
-fn sample_pool(pool: &DbPool) {
-    let state = pool.state();
-    gauge!(POOL_CONNECTIONS).set(f64::from(state.connections));
-    gauge!(POOL_IDLE).set(f64::from(state.idle_connections));
-    gauge!(POOL_IN_USE).set(f64::from(
-        state.connections.saturating_sub(state.idle_connections),
-    ));
-    gauge!(POOL_MAX).set(f64::from(pool.max_size()));
+/// Reads the pool's state for a scrape.
+pub type PoolSampler = Arc<dyn Fn() -> PoolGauges + Send + Sync>;
+
+fn record_pool(pool: PoolGauges) {
+    gauge!(POOL_CONNECTIONS).set(f64::from(pool.connections));
+    gauge!(POOL_IDLE).set(f64::from(pool.idle));
+    gauge!(POOL_IN_USE).set(f64::from(pool.connections.saturating_sub(pool.idle)));
+    gauge!(POOL_MAX).set(f64::from(pool.max));
 }
 
-async fn scrape(handle: web::Data<PrometheusHandle>, pool: web::Data<DbPool>) -> HttpResponse {
+async fn scrape(handle: web::Data<PrometheusHandle>, pool: web::Data<PoolSampler>) -> HttpResponse {
     // The gauges are process-wide: one scrape at a time, so a scrape shows
     // the pool of the server it was asked of (tests run several at once).
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -217,7 +216,7 @@ async fn scrape(handle: web::Data<PrometheusHandle>, pool: web::Data<DbPool>) ->
         let _guard = ONE_AT_A_TIME
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        sample_pool(&pool);
+        record_pool(pool());
         // Also drains histogram samples into their buckets, which keeps
         // memory bounded as long as someone scrapes.
         handle.run_upkeep();
@@ -234,11 +233,12 @@ async fn scrape(handle: web::Data<PrometheusHandle>, pool: web::Data<DbPool>) ->
 pub fn serve(
     address: SocketAddr,
     handle: PrometheusHandle,
-    pool: web::Data<DbPool>,
+    pool: PoolSampler,
 ) -> std::io::Result<(Server, u16)> {
     let listener = TcpListener::bind(address)?;
     let port = listener.local_addr()?.port();
     let handle = web::Data::new(handle);
+    let pool = web::Data::new(pool);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(handle.clone())

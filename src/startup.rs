@@ -20,12 +20,12 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, CorsOrigins, DatabaseUrl, PostShape, Settings, TrustedProxies};
 use crate::db::DbPool;
 use crate::db::pool::{DatabaseSetupError, connect_and_migrate};
-use crate::db::post_writer::PostWriter;
 use crate::extract::{BodyReadTimeout, MAX_BODY_BYTES, path_config};
 use crate::logging::access_log;
 use crate::metrics::record_request;
 use crate::request_id::assign_request_id;
 use crate::routes::{self, docs, login, posts, root, users, votes};
+use crate::store::PostWriter;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -311,12 +311,21 @@ impl Application {
                     what: "metrics",
                     cause,
                 })?;
-                let served = crate::metrics::serve(address, handle, state.pool.clone()).map_err(
-                    |source| StartupError::Bind {
+                let pool = state.pool.clone();
+                let sample = Arc::new(move || {
+                    let state = pool.state();
+                    crate::metrics::PoolGauges {
+                        connections: state.connections,
+                        idle: state.idle_connections,
+                        max: pool.max_size(),
+                    }
+                });
+                let served = crate::metrics::serve(address, handle, sample).map_err(|source| {
+                    StartupError::Bind {
                         address: format!("{address} (METRICS_ADDR)"),
                         source,
-                    },
-                )?;
+                    }
+                })?;
                 Some(served)
             }
         };

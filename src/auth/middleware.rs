@@ -1,5 +1,6 @@
 //! The bearer-token middleware for the protected scopes, and the extractor
-//! through which handlers receive the caller.
+//! through which handlers receive the caller. It runs no query: a bad token
+//! never reaches the database.
 
 use std::future::{Ready, ready};
 
@@ -8,101 +9,23 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
-use diesel::QueryResult;
 
 use crate::auth::TokenService;
-use crate::db::models::{PostWithVotes, User};
-use crate::db::post_writer::{PostToWrite, PostWriter};
-use crate::db::{self, DbConnection, DbPool};
 use crate::error::AppError;
 
 /// The caller named by a valid token, put in the request extensions by the
 /// middleware. Whether the account still exists is checked on the handler's
-/// own connection, which saves a pool checkout and a round trip: reads and
-/// inserts carry the check in their own statement ([`CurrentUser::read`],
-/// [`CurrentUser::write_post`]); other work runs it first ([`CurrentUser::run`]).
+/// own connection, in the statements of its own work (see [`crate::store`]),
+/// which saves a pool checkout and a round trip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CurrentUser {
     id: i32,
 }
 
 impl CurrentUser {
-    /// Runs `work` with a pooled connection on the blocking pool, once the
-    /// caller's account is found on that connection: a deleted user's token
-    /// gets 401 before anything else runs.
-    pub async fn run<T, F>(self, pool: &DbPool, work: F) -> Result<T, AppError>
-    where
-        F: FnOnce(&mut DbConnection, User) -> Result<T, AppError> + Send + 'static,
-        T: Send + 'static,
-    {
-        db::run(pool, move |conn| {
-            let caller = self.account(conn)?;
-            work(conn, caller)
-        })
-        .await
-    }
-
-    /// Runs `query`, a read that finds nothing unless the caller's account
-    /// exists (it filters on [`db::users::exists_filter`] of the id it
-    /// is given), so a read costs one statement. Only an empty answer costs a
-    /// second, to tell a deleted caller (401) from an empty page or a missing
-    /// post. Retried on another connection when the first proves dead.
-    pub async fn read<T, F>(self, pool: &DbPool, query: F) -> Result<T, AppError>
-    where
-        F: Fn(&mut DbConnection, i32) -> QueryResult<T> + Send + 'static,
-        T: Rows + Send + 'static,
-    {
-        db::run_retrying(pool, move |conn| {
-            let rows = query(conn, self.id)?;
-            if rows.is_empty() {
-                self.account(conn)?;
-            }
-            Ok(rows)
-        })
-        .await
-    }
-
-    /// Writes a new post of the caller's, made by `post` from the caller's
-    /// id, through `writer`. Its foreign key names the caller, so a deleted
-    /// account shows as a post not written: then the request gets 401, and
-    /// the check cost no statement of its own.
-    pub async fn write_post(
-        self,
-        pool: &DbPool,
-        writer: &PostWriter,
-        post: impl FnOnce(i32) -> PostToWrite,
-    ) -> Result<PostWithVotes, AppError> {
-        writer
-            .write(pool, post(self.id))
-            .await?
-            .ok_or_else(|| self.gone())
-    }
-
-    fn account(self, conn: &mut DbConnection) -> Result<User, AppError> {
-        db::users::find(conn, self.id)?.ok_or_else(|| self.gone())
-    }
-
-    /// The 401 for a valid token whose user no longer exists.
-    fn gone(self) -> AppError {
-        log::debug!("token refused: user {} no longer exists", self.id);
-        AppError::invalid_token()
-    }
-}
-
-/// What a read answers: empty when the caller may no longer exist.
-pub trait Rows {
-    fn is_empty(&self) -> bool;
-}
-
-impl<T> Rows for Vec<T> {
-    fn is_empty(&self) -> bool {
-        Vec::is_empty(self)
-    }
-}
-
-impl<T> Rows for Option<T> {
-    fn is_empty(&self) -> bool {
-        self.is_none()
+    /// The caller's user id.
+    pub fn id(self) -> i32 {
+        self.id
     }
 }
 

@@ -1,22 +1,22 @@
-//! Connections to either database, the r2d2 pool over them, migrations, and
-//! the helpers that run queries off the async executor.
+//! Connections to either database, the r2d2 pool over them with its turns
+//! and deadline, and migrations.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::web;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, ConnectionError};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::DbError;
+use super::availability::Availability;
+use super::wal_keeper::{MAX_WAL_BYTES, WalKeeper};
 use crate::config::{DatabaseUrl, Settings};
-use crate::db::availability::Availability;
-pub use crate::db::availability::DbPool;
-use crate::db::wal_keeper::{MAX_WAL_BYTES, WalKeeper};
-use crate::error::AppError;
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -109,24 +109,33 @@ impl ConnectionManager {
     pub fn establish(&self) -> Result<DbConnection, ConnectionError> {
         match &self.target {
             DatabaseUrl::Postgres(url) => PgConnection::establish(url).map(DbConnection::Postgres),
-            DatabaseUrl::Sqlite(path) => {
-                let path = path.to_str().ok_or_else(|| {
-                    ConnectionError::BadConnection("the SQLite path is not valid UTF-8".into())
-                })?;
-                let mut conn = SqliteConnection::establish(path)?;
-                conn.batch_execute(&format!(
-                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
-                     PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; \
-                     PRAGMA journal_size_limit = {MAX_WAL_BYTES}; \
-                     PRAGMA foreign_keys = ON;"
-                ))
-                .map_err(ConnectionError::CouldntSetupConfiguration)?;
-                lower_utils::register_impl(&mut conn, |text: String| text.to_lowercase())
-                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
-                Ok(DbConnection::Sqlite(conn))
-            }
+            DatabaseUrl::Sqlite(_) => self.establish_sqlite().map(DbConnection::Sqlite),
         }
+    }
+
+    /// A SQLite connection set up as the pool's are; an error for a
+    /// PostgreSQL URL.
+    pub fn establish_sqlite(&self) -> Result<SqliteConnection, ConnectionError> {
+        let DatabaseUrl::Sqlite(path) = &self.target else {
+            return Err(ConnectionError::BadConnection(
+                "not a SQLite database URL".into(),
+            ));
+        };
+        let path = path.to_str().ok_or_else(|| {
+            ConnectionError::BadConnection("the SQLite path is not valid UTF-8".into())
+        })?;
+        let mut conn = SqliteConnection::establish(path)?;
+        conn.batch_execute(&format!(
+            "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
+             PRAGMA journal_mode = WAL; \
+             PRAGMA synchronous = NORMAL; \
+             PRAGMA journal_size_limit = {MAX_WAL_BYTES}; \
+             PRAGMA foreign_keys = ON;"
+        ))
+        .map_err(ConnectionError::CouldntSetupConfiguration)?;
+        lower_utils::register_impl(&mut conn, |text: String| text.to_lowercase())
+            .map_err(ConnectionError::CouldntSetupConfiguration)?;
+        Ok(conn)
     }
 }
 
@@ -166,6 +175,109 @@ impl r2d2::ManageConnection for ConnectionManager {
             || <DbConnection as TransactionManager<DbConnection>>::is_broken_transaction_manager(
                 &mut conn.conn,
             )
+    }
+}
+
+/// How often a checkout waiting for a connection looks at the availability
+/// flag again.
+const RECHECK_EVERY: Duration = Duration::from_millis(100);
+
+/// The connection pool with the database's availability and the turns
+/// requests take for a connection. It dereferences to the r2d2 pool for
+/// everything else.
+#[derive(Clone)]
+pub struct DbPool {
+    pool: r2d2::Pool<ConnectionManager>,
+    availability: Arc<Availability>,
+    /// One per connection: requests queue here, first come first served,
+    /// before taking a blocking thread. (r2d2's own wait is not fair: a
+    /// request can lose the race for a freed connection again and again,
+    /// which showed as second-long tails under load.)
+    turns: Arc<Semaphore>,
+    /// SQLite's log checkpointer, stopped when the last clone goes.
+    wal_keeper: Option<Arc<WalKeeper>>,
+}
+
+impl DbPool {
+    /// `availability` must be the one the pool's manager reports to.
+    pub fn new(pool: r2d2::Pool<ConnectionManager>, availability: Arc<Availability>) -> Self {
+        let turns = Arc::new(Semaphore::new(pool.max_size().max(1) as usize));
+        Self {
+            pool,
+            availability,
+            turns,
+            wal_keeper: None,
+        }
+    }
+
+    /// Keeps `keeper` (SQLite's) running as long as this pool.
+    pub fn with_wal_keeper(mut self, keeper: Option<WalKeeper>) -> Self {
+        self.wal_keeper = keeper.map(Arc::new);
+        self
+    }
+
+    /// When a request arriving now must have its connection: the pool
+    /// timeout covers every wait on the way, the turn and the checkout.
+    pub fn deadline(&self) -> Instant {
+        Instant::now() + self.pool.connection_timeout()
+    }
+
+    /// Waits, in arrival order and until `deadline`, for a turn to use a
+    /// connection; hold it while the connection is checked out.
+    pub async fn turn(&self, deadline: Instant) -> Result<OwnedSemaphorePermit, DbError> {
+        if let Ok(permit) = self.turns.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        let _waiting = crate::metrics::WaitingForConnection::start();
+        let wait = self.turns.clone().acquire_owned();
+        match tokio::time::timeout_at(deadline.into(), wait).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_closed)) => Err(DbError::Unavailable("connection pool: closed".into())),
+            Err(_elapsed) => Err(DbError::Unavailable("connection pool: timed out".into())),
+        }
+    }
+
+    /// True when a request would only wait to be told the database is down:
+    /// it is marked unreachable and no idle connection is left to try.
+    pub fn known_unreachable(&self) -> bool {
+        self.availability.is_down() && self.pool.state().idle_connections == 0
+    }
+
+    /// A connection by `deadline`, and no later than the database is marked
+    /// unreachable. Blocks: call it off the executor. The wait shows in the
+    /// pool's `waiting` gauge.
+    pub fn checkout(&self, deadline: Instant) -> Result<PooledConnection, DbError> {
+        if let Some(conn) = self.pool.try_get() {
+            return Ok(conn);
+        }
+        let _waiting = crate::metrics::WaitingForConnection::start();
+        let mut last_error = None;
+        loop {
+            if self.availability.is_down() {
+                return self.pool.try_get().ok_or_else(|| {
+                    DbError::Unavailable("the database is marked unreachable".into())
+                });
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(DbError::Unavailable(match last_error {
+                    Some(error) => format!("connection pool: {error}"),
+                    None => "connection pool: timed out".into(),
+                }));
+            }
+            match self.pool.get_timeout(left.min(RECHECK_EVERY)) {
+                Ok(conn) => return Ok(conn),
+                Err(error) => last_error = Some(error),
+            }
+        }
+    }
+}
+
+impl Deref for DbPool {
+    type Target = r2d2::Pool<ConnectionManager>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.pool
     }
 }
 
@@ -211,7 +323,9 @@ pub fn connect_and_migrate(settings: &Settings) -> Result<DbPool, DatabaseSetupE
 
     let wal_keeper = match &settings.database_url {
         DatabaseUrl::Sqlite(path) => {
-            Some(WalKeeper::start(path, manager.clone()).map_err(DatabaseSetupError::WalKeeper)?)
+            let manager = manager.clone();
+            let keeper = WalKeeper::start(path, move || manager.establish_sqlite());
+            Some(keeper.map_err(DatabaseSetupError::WalKeeper)?)
         }
         DatabaseUrl::Postgres(_) => None,
     };
@@ -251,75 +365,6 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<(), String> {
     }
 }
 
-/// Runs `query` with a pooled connection on actix's blocking thread pool, so
-/// neither waiting for a connection nor the query itself stalls the executor.
-/// While the database is known to be down it answers 503 at once, without
-/// taking a blocking thread (see [`crate::db::availability`]).
-pub async fn run<T, F>(pool: &DbPool, query: F) -> Result<T, AppError>
-where
-    F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
-    T: Send + 'static,
-{
-    with_turn(pool, move |pool| {
-        let mut conn = pool.checkout()?;
-        let result = query(&mut conn);
-        if matches!(result, Err(AppError::Unavailable(_))) {
-            // The database went away under this connection (a restart, say):
-            // it must not serve another request.
-            conn.mark_broken();
-        }
-        result
-    })
-    .await
-}
-
-/// As [`run`], for a query that may run more than once: when the connection
-/// turns out dead (the database restarted since it was last used), it is
-/// discarded and the query tried on another, until a live one answers or
-/// every connection the pool held has been tried.
-pub async fn run_retrying<T, F>(pool: &DbPool, query: F) -> Result<T, AppError>
-where
-    F: Fn(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
-    T: Send + 'static,
-{
-    with_turn(pool, move |pool| {
-        let mut attempts_left = pool.max_size();
-        loop {
-            let mut conn = pool.checkout()?;
-            match query(&mut conn) {
-                Err(AppError::Unavailable(cause)) => {
-                    conn.mark_broken();
-                    if attempts_left == 0 {
-                        return Err(AppError::Unavailable(cause));
-                    }
-                    log::warn!("discarding a dead database connection ({cause}); trying another");
-                    attempts_left -= 1;
-                }
-                result => return result,
-            }
-        }
-    })
-    .await
-}
-
-/// Runs `work` on the blocking pool once the request's turn for a connection
-/// has come (see [`DbPool::turn`]); 503 at once while the database is known
-/// to be down.
-async fn with_turn<T, F>(pool: &DbPool, work: F) -> Result<T, AppError>
-where
-    F: FnOnce(&DbPool) -> Result<T, AppError> + Send + 'static,
-    T: Send + 'static,
-{
-    pool.fail_fast()?;
-    let turn = pool.turn().await?;
-    let pool = pool.clone();
-    web::block(move || {
-        let _turn = turn;
-        work(&pool)
-    })
-    .await?
-}
-
 /// Runs `work` in a transaction that takes the write lock up front.
 ///
 /// SQLite's default deferred transaction reads under a shared lock and fails
@@ -348,5 +393,73 @@ where
             let _ = <DbConnection as TransactionManager<DbConnection>>::rollback_transaction(conn);
             Err(error)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use super::*;
+
+    /// A pool of one SQLite connection, in a directory removed with it.
+    fn one_connection_pool(timeout: Duration) -> (DbPool, tempfile::TempDir) {
+        let directory = tempfile::tempdir().expect("a temporary directory");
+        let manager =
+            ConnectionManager::new(DatabaseUrl::Sqlite(directory.path().join("turns.db")));
+        let pool = r2d2::Pool::builder()
+            .max_size(1)
+            .connection_timeout(timeout)
+            .build(manager)
+            .expect("a pool");
+        (DbPool::new(pool, Arc::default()), directory)
+    }
+
+    #[test]
+    fn turns_are_given_in_arrival_order_and_none_after_the_deadline() {
+        actix_rt::System::new().block_on(async {
+            let (pool, _directory) = one_connection_pool(Duration::from_millis(300));
+            let first = pool.turn(pool.deadline()).await.expect("the free turn");
+            let served = Rc::new(RefCell::new(Vec::new()));
+            let waiters: Vec<_> = (1..=3)
+                .map(|n| {
+                    let (pool, served) = (pool.clone(), served.clone());
+                    actix_rt::spawn(async move {
+                        let turn = pool.turn(pool.deadline()).await.expect("a turn in time");
+                        served.borrow_mut().push(n);
+                        actix_rt::time::sleep(Duration::from_millis(5)).await;
+                        drop(turn);
+                    })
+                })
+                .collect();
+            // Every waiter queues, in spawn order, before the turn is freed.
+            actix_rt::time::sleep(Duration::from_millis(20)).await;
+            drop(first);
+            for waiter in waiters {
+                waiter.await.expect("a waiter");
+            }
+            assert_eq!(*served.borrow(), [1, 2, 3]);
+
+            let _held = pool.turn(pool.deadline()).await.expect("the free turn");
+            let late = pool.turn(pool.deadline()).await;
+            assert!(
+                matches!(late, Err(DbError::Unavailable(_))),
+                "a wait past the deadline is refused"
+            );
+        });
+    }
+
+    #[test]
+    fn a_checkout_gives_up_at_the_deadline_it_is_given() {
+        let (pool, _directory) = one_connection_pool(Duration::from_secs(30));
+        let _held = pool.checkout(pool.deadline()).expect("the free connection");
+        let started = Instant::now();
+        let late = pool.checkout(Instant::now() + Duration::from_millis(200));
+        assert!(matches!(late, Err(DbError::Unavailable(_))));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the checkout kept to its deadline, not the pool's 30 s timeout"
+        );
     }
 }

@@ -103,11 +103,11 @@ pub fn list(
 /// again on every execution: its one generic plan has to assume a tenth of
 /// the table is wanted, so the plan for the values at hand always wins. With
 /// the caller as its only parameter, the statement gets a generic plan after
-/// five executions and keeps it, which measured 3,500 against 4,630 `GET
-/// /posts` a second. Each distinct text is a statement of its own in each
-/// connection's cache, so only the page size is written out, an integer of
-/// 0 to [`MAX_PAGE_SIZE`](crate::routes::posts::MAX_PAGE_SIZE): at most 101
-/// texts. Later pages and searches keep their values bound, and a custom plan.
+/// five executions and keeps it (docs/performance.md has what it buys). Each
+/// distinct text is a statement of its own in each connection's cache, so
+/// only the page size is written out, an integer the routes bound to 0..=100:
+/// at most 101 texts. Later pages and searches keep their values bound, and a
+/// custom plan.
 struct WithLiteralLimit<Q> {
     query: Q,
     limit: i64,

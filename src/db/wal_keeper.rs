@@ -4,7 +4,7 @@
 //! SQLite's own checkpoints (after a commit, every 1,000 pages) are passive:
 //! they copy what they can while the next writers go on appending, so under
 //! writes that never pause the log is rarely emptied and rarely starts over.
-//! Measured: 32 connections posting for 10 s grew it to 2 GiB. A `TRUNCATE`
+//! Under sustained writes it grows by gigabytes a minute. A `TRUNCATE`
 //! checkpoint holds writers back (they wait in their busy handler) until the
 //! log is copied and readers have left it, then empties the file, so the next
 //! write starts the log again from its beginning. (`RESTART` would leave the
@@ -20,11 +20,9 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
 
-use diesel::RunQueryDsl;
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::Integer;
-
-use super::pool::{ConnectionManager, DbConnection};
+use diesel::{ConnectionResult, RunQueryDsl, SqliteConnection};
 
 /// A log past this size is checkpointed: four times the 1,000 pages at which
 /// SQLite checkpoints on its own, so the keeper steps in only when those
@@ -45,8 +43,11 @@ pub struct WalKeeper {
 
 impl WalKeeper {
     /// Starts the thread that watches `database`'s log, checkpointing through
-    /// a connection of its own from `manager`, opened when first needed.
-    pub fn start(database: &Path, manager: ConnectionManager) -> std::io::Result<Self> {
+    /// a connection of its own from `connect`, opened when first needed.
+    pub fn start(
+        database: &Path,
+        connect: impl Fn() -> ConnectionResult<SqliteConnection> + Send + 'static,
+    ) -> std::io::Result<Self> {
         let (running, stopped) = mpsc::channel::<()>();
         // SQLite keeps the log beside the file a symbolic link points to.
         let database = std::fs::canonicalize(database).unwrap_or_else(|_| database.to_owned());
@@ -72,7 +73,7 @@ impl WalKeeper {
                         }
                     };
                     if size > MAX_WAL_BYTES {
-                        checkpoint(&manager, &mut conn, size);
+                        checkpoint(&connect, &mut conn, size);
                     }
                 }
             })?;
@@ -87,9 +88,13 @@ struct CheckpointResult {
     busy: i32,
 }
 
-fn checkpoint(manager: &ConnectionManager, conn: &mut Option<DbConnection>, size: u64) {
+fn checkpoint(
+    connect: &impl Fn() -> ConnectionResult<SqliteConnection>,
+    conn: &mut Option<SqliteConnection>,
+    size: u64,
+) {
     if conn.is_none() {
-        let opened = manager.establish().and_then(|mut opened| {
+        let opened = connect().and_then(|mut opened| {
             opened
                 .batch_execute(&format!(
                     "PRAGMA busy_timeout = {CHECKPOINT_BUSY_TIMEOUT_MS}"

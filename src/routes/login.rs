@@ -23,6 +23,7 @@ use crate::extract::{
 use crate::routes::schemas::{MalformedBody, PayloadTooLarge, TooManyRequests, Unavailable};
 use crate::routes::users::{EXAMPLE_EMAIL, EXAMPLE_PASSWORD};
 use crate::routes::{ErrorBody, ValidationErrorBody};
+use crate::store;
 use crate::validation::{BodyFields, json_object};
 
 #[derive(Serialize, ToSchema)]
@@ -240,7 +241,7 @@ pub async fn login(
     let stored = if email.contains('\0') {
         None
     } else {
-        db::run(&pool, move |conn| {
+        store::run(&pool, move |conn| {
             Ok(db::users::credentials_by_email(conn, &email)?)
         })
         .await?

@@ -11,7 +11,6 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::config::PostShape;
 use crate::db::models::PostWithVotes;
-use crate::routes::posts::PostOut;
 use crate::routes::users::UserOut;
 use crate::routes::utc_timestamp;
 
@@ -34,6 +33,40 @@ pub struct CoursePost {
     pub created_at: NaiveDateTime,
     pub owner_id: i32,
     pub owner: UserOut,
+}
+
+/// A post with its owner and vote count: the one shape every post route answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PostOut {
+    #[schema(example = 4)]
+    pub id: i32,
+    #[schema(example = "top beaches in florida")]
+    pub title: String,
+    #[schema(example = "something something beaches")]
+    pub content: String,
+    pub published: bool,
+    #[serde(serialize_with = "utc_timestamp")]
+    #[schema(value_type = String, format = DateTime, example = "2021-08-22T19:55:27.727572+00:00")]
+    pub created_at: NaiveDateTime,
+    pub owner_id: i32,
+    pub owner: UserOut,
+    #[schema(example = 0)]
+    pub votes: i64,
+}
+
+impl From<PostWithVotes> for PostOut {
+    fn from(PostWithVotes { post, owner, votes }: PostWithVotes) -> Self {
+        Self {
+            id: post.id,
+            title: post.title,
+            content: post.content,
+            published: post.published,
+            created_at: post.created_at,
+            owner_id: post.owner_id,
+            owner: owner.into(),
+            votes,
+        }
+    }
 }
 
 /// A post beside its vote count (the course's `PostOut`), as `GET /posts`

@@ -8,9 +8,10 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::db::{self, DbPool};
+use crate::db::DbPool;
 use crate::error::AppError;
 use crate::routes::schemas::Unavailable;
+use crate::store;
 
 #[derive(Serialize, ToSchema)]
 pub struct Message {
@@ -53,7 +54,7 @@ pub struct Liveness {
     )
 )]
 pub async fn health(pool: web::Data<DbPool>) -> Result<HttpResponse, AppError> {
-    let check = db::run(&pool, |conn| {
+    let check = store::run(&pool, |conn| {
         use diesel::connection::SimpleConnection;
         conn.batch_execute("SELECT 1")
             .map_err(|e| AppError::Unavailable(format!("health check: {e}")))

@@ -5,10 +5,7 @@
 use serde_json::json;
 use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::header::Header;
-use utoipa::openapi::schema::{
-    Array, ArrayBuilder, KnownFormat, Object, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat,
-    Type,
-};
+use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{PartialSchema, ToResponse, ToSchema};
 
@@ -76,26 +73,6 @@ pub fn integer(min: i64, max: i64) -> ObjectBuilder {
 /// integers name no row (404); anything else is a 422.
 pub fn row_id() -> Object {
     integer(1, i32::MAX.into()).examples([1]).build()
-}
-
-/// `FieldError.loc`: where the problem is, as names and list positions
-/// (`["body", "title"]`, `["query", "limit"]`).
-pub fn field_error_loc() -> Array {
-    let part = OneOfBuilder::new()
-        .item(ObjectBuilder::new().schema_type(Type::String))
-        .item(ObjectBuilder::new().schema_type(Type::Integer));
-    ArrayBuilder::new().items(part).min_items(Some(1)).build()
-}
-
-/// `FieldError.ctx`: the limit a value broke, when there is one.
-pub fn field_error_ctx() -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .property(
-            "limit_value",
-            ObjectBuilder::new().schema_type(Type::Integer),
-        )
-        .build()
 }
 
 /// A path's `{id}`, documented as [`row_id`].

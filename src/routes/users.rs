@@ -15,6 +15,7 @@ use crate::error::{AppError, FieldError};
 use crate::extract::ValidJson;
 use crate::routes::schemas::{self, PayloadTooLarge, RowId, Unavailable};
 use crate::routes::{ErrorBody, ValidationErrorBody, row_id, utc_timestamp};
+use crate::store;
 use crate::validation::{BodyFields, FromJsonBody};
 
 /// A user as every route shows one: never a password or hash.
@@ -157,7 +158,7 @@ pub async fn create_user(
 ) -> Result<HttpResponse, AppError> {
     let password_hash = hasher.hash(input.password).await?;
     let email = input.email;
-    let user = db::run(&pool, move |conn| {
+    let user = store::run(&pool, move |conn| {
         let new_user = NewUser {
             email: &email,
             password_hash: &password_hash,
@@ -192,7 +193,7 @@ pub async fn get_user(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let id = row_id(id, user_missing)?;
-    let user = db::run(&pool, move |conn| Ok(db::users::find(conn, id)?)).await?;
+    let user = store::run(&pool, move |conn| Ok(db::users::find(conn, id)?)).await?;
     let user = user.ok_or_else(|| user_missing(id.into()))?;
     Ok(HttpResponse::Ok().json(UserOut::from(user)))
 }

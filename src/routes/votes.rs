@@ -13,6 +13,7 @@ use crate::error::AppError;
 use crate::extract::ValidJson;
 use crate::routes::schemas::{self, PayloadTooLarge, Unauthorized, Unavailable};
 use crate::routes::{ErrorBody, ValidationErrorBody};
+use crate::store;
 use crate::validation::{BodyFields, FromJsonBody, check_range};
 
 /// The two values of `dir`.
@@ -92,43 +93,41 @@ pub async fn vote(
     ValidJson(input): ValidJson<VoteIn>,
 ) -> Result<HttpResponse, AppError> {
     let message = if i64::from(input.dir) == ADD_VOTE {
-        caller
-            .run(&pool, move |conn, voter| {
-                let vote = Vote {
-                    user_id: voter.id,
-                    post_id: input.post_id,
-                };
-                db::votes::insert(conn, vote).map_err(|e| match e {
-                    DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                        AppError::Conflict(format!(
-                            "user {} has already voted on post {}",
-                            vote.user_id, vote.post_id
-                        ))
-                    }
-                    DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
-                        post_missing(vote.post_id)
-                    }
-                    other => other.into(),
-                })
+        store::run_as(&pool, caller.id(), move |conn, voter| {
+            let vote = Vote {
+                user_id: voter.id,
+                post_id: input.post_id,
+            };
+            db::votes::insert(conn, vote).map_err(|e| match e {
+                DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                    AppError::Conflict(format!(
+                        "user {} has already voted on post {}",
+                        vote.user_id, vote.post_id
+                    ))
+                }
+                DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                    post_missing(vote.post_id)
+                }
+                other => other.into(),
             })
-            .await?;
+        })
+        .await?;
         "successfully added vote"
     } else {
-        caller
-            .run(&pool, move |conn, voter| {
-                let vote = Vote {
-                    user_id: voter.id,
-                    post_id: input.post_id,
-                };
-                if db::votes::delete(conn, vote)? {
-                    Ok(())
-                } else if db::posts::exists(conn, vote.post_id)? {
-                    Err(AppError::NotFound("Vote does not exist".into()))
-                } else {
-                    Err(post_missing(vote.post_id))
-                }
-            })
-            .await?;
+        store::run_as(&pool, caller.id(), move |conn, voter| {
+            let vote = Vote {
+                user_id: voter.id,
+                post_id: input.post_id,
+            };
+            if db::votes::delete(conn, vote)? {
+                Ok(())
+            } else if db::posts::exists(conn, vote.post_id)? {
+                Err(AppError::NotFound("Vote does not exist".into()))
+            } else {
+                Err(post_missing(vote.post_id))
+            }
+        })
+        .await?;
         "successfully deleted vote"
     };
     Ok(HttpResponse::Created().json(VoteMessage {

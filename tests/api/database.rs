@@ -158,7 +158,8 @@ fn a_sqlite_log_past_its_size_is_checkpointed_so_the_next_write_starts_it_over()
     }
     assert!(sqlite_log_bytes(&path) > MAX_WAL_BYTES);
 
-    let _keeper = WalKeeper::start(&path, manager).expect("start the keeper");
+    let _keeper =
+        WalKeeper::start(&path, move || manager.establish_sqlite()).expect("start the keeper");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         writer

@@ -3,9 +3,8 @@
 //! and one transaction.
 //!
 //! Each commit waits for PostgreSQL to flush its WAL, and each statement is
-//! parsed and planned, so one insert per request bounded `POST /posts` by
-//! the database (pgbench: 3,900 single-row inserts a second from 32
-//! clients, against 11,900 rows a second as 16-row statements from 4). No
+//! parsed and planned, so one insert per request bounds `POST /posts` by
+//! the database's commit rate (docs/performance.md has the figures). No
 //! request waits for a batch to fill: a post is written as soon as one of
 //! at most [`PostWriter::new`]'s `concurrent_batches` writes is free,
 //! together with whatever queued while all were busy. There is no writer
@@ -14,14 +13,14 @@
 //! not.
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use actix_rt::{ArbiterHandle, System};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
-use tokio::time::Instant;
 
-use super::DbPool;
-use super::models::{NewPost, PostChanges, PostWithVotes};
-use super::pool::run;
+use super::run_until;
+use crate::db::models::{NewPost, PostChanges, PostWithVotes};
+use crate::db::{self, DbPool};
 use crate::error::AppError;
 
 /// The most posts one statement writes.
@@ -59,6 +58,8 @@ type Outcome = Result<Option<PostWithVotes>, AppError>;
 struct Queued {
     /// Which request's: it takes its post back if it stops waiting first.
     ticket: u64,
+    /// When its request must have had a connection.
+    deadline: Instant,
     post: PostToWrite,
     reply: oneshot::Sender<Outcome>,
 }
@@ -97,24 +98,24 @@ impl PostWriter {
     /// Writes `post` and reads it back with its owner; `None` when the owner
     /// no longer exists.
     pub async fn write(&self, pool: &DbPool, post: PostToWrite) -> Outcome {
+        // One deadline for the whole way to a connection: queued, then
+        // waiting for a turn and a checkout with the batch.
+        let deadline = pool.deadline();
         if !self.batching {
-            return run(pool, move |conn| {
-                let mut written = super::posts::insert_all(conn, &[post.as_new_post()])?;
+            return run_until(pool, deadline, move |conn| {
+                let mut written = db::posts::insert_all(conn, &[post.as_new_post()])?;
                 Ok(written.pop().flatten())
             })
             .await;
         }
         let (reply, mut outcome) = oneshot::channel();
-        let ticket = self.enqueue(post, reply);
+        let ticket = self.enqueue(post, deadline, reply);
         // A request that stops waiting (its client gone) takes its post
         // back, unless a batch has it already.
         let _unless_taken = Unqueue {
             writer: self,
             ticket,
         };
-        // Queued at most the pool timeout, as a request waiting for a pooled
-        // connection is: then 503.
-        let deadline = Instant::now() + pool.connection_timeout();
         loop {
             tokio::select! {
                 // A reply wins over a turn: the post is written.
@@ -128,7 +129,7 @@ impl PostWriter {
                     }
                     self.spawn(write_batch(pool.clone(), batch, turn));
                 }
-                () = tokio::time::sleep_until(deadline) => {
+                () = tokio::time::sleep_until(deadline.into()) => {
                     if self.unqueue(ticket) {
                         return Err(AppError::Unavailable(
                             "a new post waited past the pool timeout to be written".into(),
@@ -147,12 +148,18 @@ impl PostWriter {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn enqueue(&self, post: PostToWrite, reply: oneshot::Sender<Outcome>) -> u64 {
+    fn enqueue(
+        &self,
+        post: PostToWrite,
+        deadline: Instant,
+        reply: oneshot::Sender<Outcome>,
+    ) -> u64 {
         let mut queue = self.queue();
         let ticket = queue.next_ticket;
         queue.next_ticket += 1;
         queue.posts.push(Queued {
             ticket,
+            deadline,
             post,
             reply,
         });
@@ -201,14 +208,19 @@ impl Drop for Unqueue<'_> {
 
 /// Writes `batch` in one statement and tells each request its outcome.
 async fn write_batch(pool: DbPool, batch: Vec<Queued>, turn: OwnedSemaphorePermit) {
+    // The oldest request's deadline is the batch's: none of its requests
+    // waits past its own.
+    let Some(deadline) = batch.iter().map(|queued| queued.deadline).min() else {
+        return;
+    };
     let (posts, replies): (Vec<PostToWrite>, Vec<_>) = batch
         .into_iter()
         .map(|queued| (queued.post, queued.reply))
         .unzip();
     let size = posts.len();
-    let written = run(&pool, move |conn| {
+    let written = run_until(&pool, deadline, move |conn| {
         let new_posts: Vec<NewPost<'_>> = posts.iter().map(PostToWrite::as_new_post).collect();
-        Ok(super::posts::insert_all(conn, &new_posts)?)
+        Ok(db::posts::insert_all(conn, &new_posts)?)
     })
     .await;
     drop(turn);
