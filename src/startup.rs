@@ -1,7 +1,7 @@
 //! Building the application: state from settings, the routes, and the HTTP
 //! server. The server and the tests build the app with the same function.
 
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use actix_cors::Cors;
@@ -289,20 +289,6 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
-        let address = format!("{}:{}", settings.host, settings.port);
-        let listener = listen(
-            &settings.host,
-            settings.port,
-            settings.client_limits.listen_backlog,
-        )
-        .map_err(|source| StartupError::Bind {
-            address: address.clone(),
-            source,
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind { address, source })?
-            .port();
         let state = AppState::build(&settings, clock).await?;
         let metrics = match settings.metrics_addr {
             None => None,
@@ -344,13 +330,28 @@ impl Application {
         // (hashing has threads of its own): more than the pool can serve
         // would only queue at the pool, each holding a stack.
         server = server.worker_max_blocking_threads(blocking_threads_for(settings.pool_size));
+        // actix binds every address the host resolves to, with SO_REUSEADDR
+        // on Unix (a restart rebinds at once) and the backlog asked for.
+        let address = format!("{}:{}", settings.host, settings.port);
         let server = server
-            .listen(listener)
+            .backlog(limits.listen_backlog)
+            .bind((settings.host.as_str(), settings.port))
             .map_err(|source| StartupError::Bind {
-                address: format!("{}:{port}", settings.host),
+                address: address.clone(),
                 source,
-            })?
-            .run();
+            })?;
+        let port = server
+            .addrs()
+            .first()
+            .map(SocketAddr::port)
+            .ok_or_else(|| StartupError::Bind {
+                address,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "no address to listen on",
+                ),
+            })?;
+        let server = server.run();
         Ok(Self {
             port,
             server,
@@ -385,34 +386,4 @@ impl Application {
         let _ = metrics_task.await;
         served
     }
-}
-
-/// Binds `host:port` (the first of its addresses that works) with `backlog`
-/// pending connections; std's `TcpListener::bind` always asks for 128. As std
-/// does, SO_REUSEADDR is set on Unix so a restart can rebind at once.
-fn listen(host: &str, port: u16, backlog: u32) -> std::io::Result<TcpListener> {
-    let mut last_error = None;
-    for address in (host, port).to_socket_addrs()? {
-        match listen_on(address, backlog) {
-            Ok(listener) => return Ok(listener),
-            Err(error) => last_error = Some(error),
-        }
-    }
-    Err(last_error.unwrap_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on")
-    }))
-}
-
-fn listen_on(address: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(
-        Domain::for_address(address),
-        Type::STREAM,
-        Some(Protocol::TCP),
-    )?;
-    #[cfg(unix)]
-    socket.set_reuse_address(true)?;
-    socket.bind(&address.into())?;
-    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
-    Ok(socket.into())
 }

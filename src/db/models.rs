@@ -4,19 +4,26 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::pool::MultiBackend;
 use crate::schema::{posts, users, votes};
 
 /// A user as the rest of the application sees it: no password hash.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = users)]
 pub struct User {
     pub id: i32,
     pub email: String,
     pub created_at: NaiveDateTime,
 }
 
-/// The columns of [`User`], in its field order.
-pub const USER_COLUMNS: (users::id, users::email, users::created_at) =
-    (users::id, users::email, users::created_at);
+impl User {
+    /// The columns its `Selectable` derive lists, as a plain tuple: what
+    /// `RETURNING` takes on a connection of either backend (Diesel's
+    /// `as_returning()` has to name one).
+    pub fn columns() -> <Self as Selectable<MultiBackend>>::SelectExpression {
+        <Self as Selectable<MultiBackend>>::construct_selection()
+    }
+}
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = users)]
@@ -33,7 +40,10 @@ pub struct UserPassword {
     pub password_hash: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+/// A post's own columns (`posts` also holds the vote count, which
+/// [`PostWithVotes`] carries).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = posts)]
 pub struct Post {
     pub id: i32,
     pub title: String,
@@ -43,25 +53,12 @@ pub struct Post {
     pub owner_id: i32,
 }
 
-/// The columns of [`Post`], in its field order (`posts` also holds the
-/// vote count, which [`PostWithVotes`] carries).
-pub type PostColumns = (
-    posts::id,
-    posts::title,
-    posts::content,
-    posts::published,
-    posts::created_at,
-    posts::owner_id,
-);
-
-pub const POST_COLUMNS: PostColumns = (
-    posts::id,
-    posts::title,
-    posts::content,
-    posts::published,
-    posts::created_at,
-    posts::owner_id,
-);
+impl Post {
+    /// As [`User::columns`].
+    pub fn columns() -> <Self as Selectable<MultiBackend>>::SelectExpression {
+        <Self as Selectable<MultiBackend>>::construct_selection()
+    }
+}
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = posts)]

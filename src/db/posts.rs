@@ -9,8 +9,8 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, Bool, Integer, Text, Timestamp};
 
 use super::DbConnection;
-use super::models::{NewPost, POST_COLUMNS, Post, PostChanges, PostColumns, PostWithVotes, User};
-use super::pool::lower;
+use super::models::{NewPost, Post, PostChanges, PostWithVotes, User};
+use super::pool::{MultiBackend, lower};
 use super::users::exists_filter;
 use crate::schema::{posts, users};
 
@@ -42,7 +42,7 @@ fn owner_created_at() -> _ {
 /// Posts with their owners and vote counts, in [`PostWithVotes`]'s shape.
 #[diesel::dsl::auto_type]
 fn posts_with_votes() -> _ {
-    let post: PostColumns = POST_COLUMNS;
+    let post: diesel::dsl::AsSelect<Post, MultiBackend> = Post::as_select();
     let email: owner_email = owner_email();
     let signed_up: owner_created_at = owner_created_at();
     posts::table.select((post, (posts::owner_id, email, signed_up), posts::vote_count))
@@ -212,7 +212,7 @@ pub fn insert_all(
                     None => Ok(None),
                     Some(owner) => diesel::insert_into(posts::table)
                         .values(new_post)
-                        .returning(POST_COLUMNS)
+                        .returning(Post::columns())
                         .get_result(conn)
                         .map(|post| {
                             Some(PostWithVotes {
@@ -359,7 +359,7 @@ pub fn update_owned(
 ) -> QueryResult<Option<(Post, i64)>> {
     diesel::update(posts::table.find(id).filter(posts::owner_id.eq(owner_id)))
         .set(changes)
-        .returning((POST_COLUMNS, posts::vote_count))
+        .returning((Post::columns(), posts::vote_count))
         .get_result(conn)
         .optional()
 }

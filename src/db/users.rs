@@ -3,21 +3,21 @@
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::models::{NewUser, USER_COLUMNS, User, UserPassword};
+use super::models::{NewUser, User, UserPassword};
 use crate::schema::users;
 
 /// Inserts a user; a taken email is a unique violation.
 pub fn insert(conn: &mut DbConnection, new_user: &NewUser<'_>) -> QueryResult<User> {
     diesel::insert_into(users::table)
         .values(new_user)
-        .returning(USER_COLUMNS)
+        .returning(User::columns())
         .get_result(conn)
 }
 
 pub fn find(conn: &mut DbConnection, id: i32) -> QueryResult<Option<User>> {
     users::table
         .find(id)
-        .select(USER_COLUMNS)
+        .select(User::as_select())
         .first(conn)
         .optional()
 }
