@@ -208,9 +208,46 @@ impl PostShape {
     }
 }
 
+/// `SQLITE_SYNCHRONOUS`: when a SQLite commit is acknowledged. Either way
+/// the file stays consistent, and a crash of the process loses nothing
+/// acknowledged (the write-ahead log is in the OS's hands once written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqliteSynchronous {
+    /// After the write reaches the OS; a power loss or OS crash can lose
+    /// the last commits.
+    #[default]
+    Normal,
+    /// After the write-ahead log is synced to disk at every commit; survives
+    /// power loss, at the cost of an fsync per commit.
+    Full,
+}
+
+impl SqliteSynchronous {
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "normal" => Ok(Self::Normal),
+            "full" => Ok(Self::Full),
+            other => Err(ConfigError::new(
+                "SQLITE_SYNCHRONOUS",
+                format!("{other:?} is not a synchronous mode; use normal or full"),
+            )),
+        }
+    }
+
+    /// The value of SQLite's `PRAGMA synchronous`.
+    pub fn pragma(self) -> &'static str {
+        match self {
+            Self::Normal => "NORMAL",
+            Self::Full => "FULL",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub database_url: DatabaseUrl,
+    /// SQLite only: when a commit is acknowledged (`SQLITE_SYNCHRONOUS`).
+    pub sqlite_synchronous: SqliteSynchronous,
     /// Most connections the pool opens (`DATABASE_POOL_SIZE`).
     pub pool_size: u32,
     /// How long a request waits for a pooled connection before a 503
@@ -347,6 +384,11 @@ impl Settings {
 
         Ok(Self {
             database_url,
+            sqlite_synchronous: var("SQLITE_SYNCHRONOUS")
+                .as_deref()
+                .map(SqliteSynchronous::parse)
+                .transpose()?
+                .unwrap_or_default(),
             pool_size: parse_number(&var, "DATABASE_POOL_SIZE", 10, 1..=1000)?,
             pool_timeout: Duration::from_secs(parse_number(
                 &var,
@@ -598,6 +640,27 @@ mod tests {
             assert_eq!(
                 settings(&[("ALGORITHM", bad)]).unwrap_err().name,
                 "ALGORITHM",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn sqlite_synchronous_is_normal_unless_set_to_full() {
+        assert_eq!(
+            settings(&[]).unwrap().sqlite_synchronous,
+            SqliteSynchronous::Normal
+        );
+        assert_eq!(
+            settings(&[("SQLITE_SYNCHRONOUS", " FULL ")])
+                .unwrap()
+                .sqlite_synchronous,
+            SqliteSynchronous::Full
+        );
+        for bad in ["off", "extra", "2"] {
+            assert_eq!(
+                settings(&[("SQLITE_SYNCHRONOUS", bad)]).unwrap_err().name,
+                "SQLITE_SYNCHRONOUS",
                 "{bad}"
             );
         }

@@ -94,8 +94,10 @@ impl ResponseError for AppError {
             Self::Validation(errors) => {
                 return HttpResponse::build(status).json(ValidationBody { detail: errors });
             }
+            // Not one line each: an outage is logged when it starts and ends
+            // (see `db::availability`); each 503 is in the access log.
             Self::Unavailable(cause) => {
-                log::error!("503 Service Unavailable: {cause}");
+                log::debug!("503 Service Unavailable: {cause}");
                 json!("Service Unavailable: the database cannot be reached")
             }
             Self::Busy { cause, .. } => {

@@ -14,7 +14,7 @@ use crate::request_id::RequestId;
 /// Installs the logger; `RUST_LOG` filters. By default `info`, less actix-server's
 /// own start-up chatter. Safe to call twice.
 pub fn init() {
-    let _ = env_logger::Builder::from_env(
+    let logger = env_logger::Builder::from_env(
         env_logger::Env::default().default_filter_or("info,actix_server=warn"),
     )
     .format(|out, record| {
@@ -30,7 +30,57 @@ pub fn init() {
         }
         writeln!(out)
     })
-    .try_init();
+    .build();
+    let max_level = logger.filter();
+    if log::set_boxed_logger(Box::new(ClientErrorsAsInfo(logger))).is_ok() {
+        log::set_max_level(max_level);
+    }
+}
+
+/// actix-http logs a request it cannot parse (a malformed or oversized head,
+/// answered 400 or 431 before the app sees it) as an ERROR, "stream error:
+/// ...". It is the client's mistake, not the server's: it is logged at INFO,
+/// beside the access lines.
+struct ClientErrorsAsInfo(env_logger::Logger);
+
+impl ClientErrorsAsInfo {
+    fn is_client_error(record: &log::Record<'_>) -> bool {
+        record.level() == log::Level::Error
+            && record.target().starts_with("actix_http::h1")
+            && record.args().to_string().starts_with("stream error")
+    }
+}
+
+impl log::Log for ClientErrorsAsInfo {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        self.0.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !Self::is_client_error(record) {
+            self.0.log(record);
+            return;
+        }
+        let metadata = log::Metadata::builder()
+            .level(log::Level::Info)
+            .target(record.target())
+            .build();
+        if self.0.enabled(&metadata) {
+            self.0.log(
+                &log::Record::builder()
+                    .metadata(metadata)
+                    .args(format_args!(
+                        "malformed request from a client: {}",
+                        record.args()
+                    ))
+                    .build(),
+            );
+        }
+    }
+
+    fn flush(&self) {
+        self.0.flush();
+    }
 }
 
 /// One line a request: `127.0.0.1:63400 - "DELETE /posts/1 HTTP/1.1" 204 No Content`.

@@ -11,15 +11,18 @@ use actix_web::dev::{
     ServiceResponse,
 };
 use actix_web::http::{Method, header};
-use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
+use actix_web::middleware::{Next, NormalizePath, TrailingSlash, from_fn};
 use actix_web::web::{self, PayloadConfig};
-use actix_web::{App, FromRequest, Handler, HttpServer, Resource, Responder, Route, guard};
+use actix_web::{
+    App, FromRequest, Handler, HttpServer, Resource, Responder, ResponseError, Route, guard,
+};
 
 use crate::auth::{LoginThrottle, PasswordHasher, TokenService, require_bearer_token};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, CorsOrigins, DatabaseUrl, PostShape, Settings, TrustedProxies};
 use crate::db::DbPool;
 use crate::db::pool::{DatabaseSetupError, connect_and_migrate};
+use crate::error::AppError;
 use crate::extract::{BodyReadTimeout, MAX_BODY_BYTES, path_config};
 use crate::logging::access_log;
 use crate::metrics::record_request;
@@ -169,6 +172,7 @@ pub fn build_app(
         // without a redirect.
         .wrap(NormalizePath::new(TrailingSlash::Trim))
         .wrap(cors(&state.cors_origins))
+        .wrap(from_fn(cors_refusals_as_json))
         .wrap(from_fn(access_log))
         // Outermost, so every answer (CORS's too) carries the id and every
         // log line written for the request can name it.
@@ -251,7 +255,14 @@ impl HttpServiceFactory for Endpoint {
 
 fn cors(origins: &CorsOrigins) -> Cors {
     let cors = Cors::default()
-        .allow_any_method()
+        // What the routes take, and no more (never TRACE or CONNECT).
+        .allowed_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+        ])
         .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
         .max_age(600);
     match origins {
@@ -260,6 +271,28 @@ fn cors(origins: &CorsOrigins) -> Cors {
             .iter()
             .fold(cors, |cors, origin| cors.allowed_origin(origin)),
     }
+}
+
+/// actix-cors refuses a request (a preflight from an origin or for a method
+/// it does not allow) with a plain-text 400; every error body here is
+/// `{"detail": ...}`.
+async fn cors_refusals_as_json(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let response = next.call(req).await?.map_into_boxed_body();
+    let refusal = response
+        .response()
+        .error()
+        .and_then(|error| error.as_error::<actix_cors::CorsError>())
+        .map(ToString::to_string);
+    Ok(match refusal {
+        Some(reason) => {
+            let (req, _) = response.into_parts();
+            ServiceResponse::new(req, AppError::BadRequest(reason).error_response())
+        }
+        None => response,
+    })
 }
 
 /// Each worker's blocking pool: the database pool's connections, and a few

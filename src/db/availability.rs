@@ -10,12 +10,22 @@
 //! handed out while the flag is set, so one failed connect (say, the server's
 //! `max_connections` reached) cannot stop a pool that still works.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
 
-/// Whether the last attempt to open a connection failed.
+/// Whether the last attempt to open a connection failed, and what the
+/// outage has cost so far. An outage is logged twice, not once a request:
+/// a warning when it starts, and when it ends how long it lasted and how
+/// many requests were refused meanwhile (each also shows in the access log
+/// and in the request metrics as a 503).
 #[derive(Debug, Default)]
 pub struct Availability {
     down: AtomicBool,
+    /// When the current outage started.
+    since: Mutex<Option<Instant>>,
+    /// Requests answered 503 for want of the database, since the last start.
+    refused: AtomicU64,
 }
 
 impl Availability {
@@ -26,7 +36,9 @@ impl Availability {
     /// A connection attempt failed.
     pub fn connect_failed(&self, cause: &dyn std::fmt::Display) {
         if !self.down.swap(true, Ordering::AcqRel) {
-            log::error!(
+            *self.since.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+            self.refused.store(0, Ordering::Release);
+            log::warn!(
                 "the database cannot be reached ({}); answering 503 until a connection succeeds",
                 one_line(cause)
             );
@@ -36,8 +48,18 @@ impl Availability {
     /// A connection attempt succeeded.
     pub fn connected(&self) {
         if self.down.swap(false, Ordering::AcqRel) {
-            log::info!("the database can be reached again");
+            let since = self.since.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let seconds = since.map_or(0.0, |since| since.elapsed().as_secs_f64());
+            log::info!(
+                "the database can be reached again, after {seconds:.1} s; {} requests were refused meanwhile",
+                self.refused.load(Ordering::Acquire)
+            );
         }
+    }
+
+    /// A request was answered 503 for want of the database.
+    pub fn refused(&self) {
+        self.refused.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -60,7 +82,13 @@ mod tests {
         availability.connect_failed(&"connection refused");
         availability.connect_failed(&"connection refused");
         assert!(availability.is_down());
+        availability.refused();
+        availability.refused();
+        assert_eq!(availability.refused.load(Ordering::Acquire), 2);
         availability.connected();
         assert!(!availability.is_down());
+        // The next outage counts from zero.
+        availability.connect_failed(&"connection refused");
+        assert_eq!(availability.refused.load(Ordering::Acquire), 0);
     }
 }

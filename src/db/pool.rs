@@ -16,7 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::DbError;
 use super::availability::Availability;
 use super::wal_keeper::{MAX_WAL_BYTES, WalKeeper};
-use crate::config::{DatabaseUrl, Settings};
+use crate::config::{DatabaseUrl, Settings, SqliteSynchronous};
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -83,6 +83,7 @@ pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
 #[derive(Debug, Clone)]
 pub struct ConnectionManager {
     target: DatabaseUrl,
+    sqlite_synchronous: SqliteSynchronous,
     /// Told of every pooled connection attempt, so requests can fail fast
     /// while the database is down.
     availability: Option<Arc<Availability>>,
@@ -96,8 +97,15 @@ impl ConnectionManager {
         };
         Self {
             target,
+            sqlite_synchronous: SqliteSynchronous::default(),
             availability: None,
         }
+    }
+
+    /// SQLite connections acknowledge commits as `mode` says.
+    pub fn with_sqlite_synchronous(mut self, mode: SqliteSynchronous) -> Self {
+        self.sqlite_synchronous = mode;
+        self
     }
 
     /// Reports the outcome of every `connect` to `availability`.
@@ -128,9 +136,10 @@ impl ConnectionManager {
         conn.batch_execute(&format!(
             "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
              PRAGMA journal_mode = WAL; \
-             PRAGMA synchronous = NORMAL; \
+             PRAGMA synchronous = {}; \
              PRAGMA journal_size_limit = {MAX_WAL_BYTES}; \
-             PRAGMA foreign_keys = ON;"
+             PRAGMA foreign_keys = ON;",
+            self.sqlite_synchronous.pragma()
         ))
         .map_err(ConnectionError::CouldntSetupConfiguration)?;
         lower_utils::register_impl(&mut conn, |text: String| text.to_lowercase())
@@ -237,6 +246,12 @@ impl DbPool {
         }
     }
 
+    /// Counts a request answered 503 for want of the database, for the line
+    /// logged when it comes back.
+    pub fn note_refused(&self) {
+        self.availability.refused();
+    }
+
     /// True when a request would only wait to be told the database is down:
     /// it is marked unreachable and no idle connection is left to try.
     pub fn known_unreachable(&self) -> bool {
@@ -309,7 +324,8 @@ pub enum DatabaseSetupError {
 /// Connects once (so a bad URL fails with the database's own words), applies
 /// pending migrations, then builds the pool.
 pub fn connect_and_migrate(settings: &Settings) -> Result<DbPool, DatabaseSetupError> {
-    let manager = ConnectionManager::new(settings.database_url.clone());
+    let manager = ConnectionManager::new(settings.database_url.clone())
+        .with_sqlite_synchronous(settings.sqlite_synchronous);
     let target = settings.database_url.to_string();
     let mut first = manager
         .establish()
@@ -337,6 +353,9 @@ pub fn connect_and_migrate(settings: &Settings) -> Result<DbPool, DatabaseSetupE
         .min_idle(Some(settings.pool_size))
         .connection_timeout(settings.pool_timeout)
         .idle_timeout(Some(Duration::from_secs(600)))
+        // Failed connects are logged once per outage by `Availability`, not
+        // by r2d2 at every retry.
+        .error_handler(Box::new(r2d2::NopErrorHandler))
         .build(manager.reporting_to(availability.clone()))?;
     Ok(DbPool::new(pool, availability).with_wal_keeper(wal_keeper))
 }

@@ -71,7 +71,9 @@ where
                     if attempts_left == 0 {
                         return Err(AppError::Unavailable(cause));
                     }
-                    log::warn!("discarding a dead database connection ({cause}); trying another");
+                    // Once per dead connection, which an outage bounds by the
+                    // pool's size: the outage itself is logged by the pool.
+                    log::debug!("discarding a dead database connection ({cause}); trying another");
                     attempts_left -= 1;
                 }
                 result => return result,
@@ -89,16 +91,26 @@ where
     F: FnOnce(&DbPool) -> Result<T, AppError> + Send + 'static,
     T: Send + 'static,
 {
-    if pool.known_unreachable() {
-        return Err(DbError::Unavailable("the database is marked unreachable".into()).into());
+    let result = if pool.known_unreachable() {
+        Err(DbError::Unavailable("the database is marked unreachable".into()).into())
+    } else {
+        match pool.turn(deadline).await {
+            Ok(turn) => {
+                let pool = pool.clone();
+                web::block(move || {
+                    let _turn = turn;
+                    work(&pool)
+                })
+                .await
+                .unwrap_or_else(|blocking| Err(blocking.into()))
+            }
+            Err(error) => Err(error.into()),
+        }
+    };
+    if matches!(result, Err(AppError::Unavailable(_))) {
+        pool.note_refused();
     }
-    let turn = pool.turn(deadline).await?;
-    let pool = pool.clone();
-    web::block(move || {
-        let _turn = turn;
-        work(&pool)
-    })
-    .await?
+    result
 }
 
 /// Runs `work` for user `caller` once the account is found on the same

@@ -6,14 +6,16 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use futures_util::future::join_all;
-use postapi::config::DatabaseUrl;
+use postapi::config::{DatabaseUrl, SqliteSynchronous};
 use postapi::db::DbConnection;
-use postapi::db::pool::{ConnectionManager, run_migrations};
+use postapi::db::pool::{ConnectionManager, connect_and_migrate, run_migrations};
 use postapi::db::wal_keeper::{MAX_WAL_BYTES, WalKeeper};
 use postapi::schema::{posts, users, votes};
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, TestDatabase, Trial, backend_tests, plain_tests};
+use crate::helpers::{
+    Backend, TestApp, TestDatabase, Trial, backend_tests, plain_tests, test_settings,
+};
 
 #[derive(QueryableByName)]
 struct Count {
@@ -131,6 +133,32 @@ fn every_sqlite_connection_enforces_foreign_keys_in_wal_mode_waits_for_writers_a
     }
 }
 
+fn sqlite_synchronous_sets_the_pragma_of_every_pooled_connection() {
+    for (mode, pragma_value) in [
+        (SqliteSynchronous::Normal, "1"),
+        (SqliteSynchronous::Full, "2"),
+    ] {
+        let database = TestDatabase::create(&Backend::Sqlite);
+        let mut settings = test_settings(database.url().clone());
+        settings.sqlite_synchronous = mode;
+        let pool = connect_and_migrate(&settings).expect("a pool");
+        // Every connection of the pool, held at once so each is another.
+        let mut held: Vec<_> = (0..settings.pool_size)
+            .map(|_| pool.checkout(pool.deadline()).expect("a connection"))
+            .collect();
+        for conn in &mut held {
+            let DbConnection::Sqlite(conn) = &mut ***conn else {
+                panic!("a SQLite pool holds SQLite connections");
+            };
+            assert_eq!(
+                pragma(conn, "synchronous", "synchronous"),
+                pragma_value,
+                "{mode:?}"
+            );
+        }
+    }
+}
+
 fn sqlite_log_bytes(database: &std::path::Path) -> u64 {
     let mut log = database.as_os_str().to_owned();
     log.push("-wal");
@@ -185,6 +213,7 @@ pub fn tests() -> Vec<Trial> {
     ];
     tests.extend(plain_tests![
         every_sqlite_connection_enforces_foreign_keys_in_wal_mode_waits_for_writers_and_bounds_its_log,
+        sqlite_synchronous_sets_the_pragma_of_every_pooled_connection,
         a_sqlite_log_past_its_size_is_checkpointed_so_the_next_write_starts_it_over
     ]);
     tests

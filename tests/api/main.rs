@@ -11,12 +11,14 @@ mod allow;
 mod course_shape;
 mod database;
 mod dead_connections;
+mod error_bodies;
 mod health_and_errors;
 mod limits;
 mod login;
 mod metrics;
 mod openapi;
 mod outage;
+mod outage_log;
 mod password_hashing;
 mod post_batches;
 mod posts;
@@ -40,12 +42,14 @@ fn main() -> std::process::ExitCode {
         course_shape::tests(),
         database::tests(),
         dead_connections::tests(),
+        error_bodies::tests(),
         health_and_errors::tests(),
         limits::tests(),
         login::tests(),
         metrics::tests(),
         openapi::tests(),
         outage::tests(),
+        outage_log::tests(),
         password_hashing::tests(),
         post_batches::tests(),
         posts::tests(),

@@ -20,7 +20,7 @@ use crate::startup::{postapi, sigterm};
     clippy::zombie_processes,
     reason = "the caller waits for the child it is handed"
 )]
-fn start(dir: &Path, vars: &[(&str, &str)]) -> (Child, u16, mpsc::Receiver<String>) {
+pub fn start(dir: &Path, vars: &[(&str, &str)]) -> (Child, u16, mpsc::Receiver<String>) {
     let mut child = postapi(dir, vars)
         .env("PORT", "0")
         .stdout(Stdio::null())
