@@ -346,6 +346,137 @@ fn the_sqlite_migration_indexes_posts_already_there() {
     assert_eq!(rowids, [1, 2]);
 }
 
+/// The migration after which SQLite's search table is no longer contentless.
+const CONVERSION: &str = "2026-11-30-000000_index_titles_for_older_sqlite";
+
+/// Titles that `search` finds, as user 1 sees them, straight from the query.
+fn titles_in(conn: &mut DbConnection, search: &str) -> Vec<String> {
+    let mut titles: Vec<String> = postapi::db::posts::list(conn, 1, 100, 0, Some(search))
+        .unwrap_or_else(|e| panic!("search {search:?}: {e}"))
+        .into_iter()
+        .map(|p| p.post.title)
+        .collect();
+    titles.sort();
+    titles
+}
+
+/// An SQLite database made before the conversion, its contentless search
+/// table holding posts (one since retitled, one since deleted), has those
+/// posts found by search after it, and its new table keeps following writes.
+fn a_database_with_the_contentless_search_table_converts_and_search_finds_its_old_posts() {
+    let database = TestDatabase::create(&Backend::Sqlite);
+    let mut conn = ConnectionManager::new(database.url().clone())
+        .establish()
+        .expect("open the database");
+    let migrations =
+        FileBasedMigrations::from_path(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+            .expect("the SQLite migrations");
+    let DbConnection::Sqlite(sqlite) = &mut conn else {
+        unreachable!("an SQLite database")
+    };
+    let pending = sqlite
+        .pending_migrations(migrations)
+        .expect("the migrations");
+    let earlier = pending
+        .iter()
+        .take_while(|migration| migration.name().to_string() != CONVERSION);
+    for migration in earlier {
+        sqlite
+            .run_migration(&**migration)
+            .unwrap_or_else(|e| panic!("migration {}: {e}", migration.name()));
+    }
+    let old_table = search_table_sql(&mut conn);
+    conn.batch_execute(
+        "INSERT INTO users (email, password_hash) VALUES ('a@example.com', 'x'); \
+         INSERT INTO posts (title, content, owner_id) VALUES \
+             ('İstanbul trip', '', 1), ('Old Ünïcode TITLE', '', 1), \
+             ('Doomed dodo', '', 1), ('First draft', '', 1); \
+         INSERT INTO votes (user_id, post_id) VALUES (1, 1); \
+         UPDATE posts SET title = 'Final version' WHERE title = 'First draft'; \
+         DELETE FROM posts WHERE title = 'Doomed dodo';",
+    )
+    .expect("posts in the contentless table");
+
+    run_migrations(&mut conn).expect("the conversion");
+    let new_table = search_table_sql(&mut conn);
+    let found = ["İST", "ünïcode", "dodo", "draft", "version"]
+        .map(|search| (search, titles_in(&mut conn, search)));
+    let vote_count = diesel::sql_query("SELECT vote_count AS count FROM posts WHERE id = 1")
+        .get_result::<Count>(&mut conn)
+        .expect("the vote count")
+        .count;
+    let consistent =
+        conn.batch_execute("INSERT INTO posts_search (posts_search) VALUES ('integrity-check')");
+    // Writes after the conversion go through the new table's triggers.
+    conn.batch_execute(
+        "UPDATE posts SET title = 'Istanbul again' WHERE id = 1; \
+         DELETE FROM posts WHERE title = 'Final version'; \
+         INSERT INTO posts (title, content, owner_id) VALUES ('A newer post', '', 1);",
+    )
+    .expect("writes after the conversion");
+    let after_writes = ["İST", "istanbul", "version", "newer"]
+        .map(|search| (search, titles_in(&mut conn, search)));
+    // What lower() made of the two titles gone: "i" and a combining dot above.
+    let stale =
+        indexed_rows(&mut conn, "i\u{307}stanbul trip") + indexed_rows(&mut conn, "version");
+
+    assert!(
+        old_table.contains("contentless_delete"),
+        "the earlier migrations made the contentless table: {old_table}"
+    );
+    assert!(
+        !new_table.contains("contentless_delete"),
+        "the conversion replaced it: {new_table}"
+    );
+    assert_eq!(
+        as_strs(&found),
+        [
+            ("İST", vec!["İstanbul trip"]),
+            ("ünïcode", vec!["Old Ünïcode TITLE"]),
+            ("dodo", vec![]),
+            ("draft", vec![]),
+            ("version", vec!["Final version"]),
+        ]
+    );
+    assert_eq!(vote_count, 1);
+    assert_eq!(consistent, Ok(()), "FTS5's integrity check");
+    assert_eq!(
+        as_strs(&after_writes),
+        [
+            ("İST", vec![]),
+            ("istanbul", vec!["Istanbul again"]),
+            ("version", vec![]),
+            ("newer", vec!["A newer post"]),
+        ]
+    );
+    assert_eq!(
+        stale, 0,
+        "no trigrams of a replaced or deleted title remain"
+    );
+}
+
+/// Searches and their titles, borrowed, to compare with literals.
+fn as_strs<'a>(found: &'a [(&'a str, Vec<String>)]) -> Vec<(&'a str, Vec<&'a str>)> {
+    found
+        .iter()
+        .map(|(search, titles)| (*search, titles.iter().map(String::as_str).collect()))
+        .collect()
+}
+
+#[derive(QueryableByName)]
+struct Sql {
+    #[diesel(sql_type = Text)]
+    sql: String,
+}
+
+/// The `CREATE VIRTUAL TABLE` statement of SQLite's search table.
+fn search_table_sql(conn: &mut DbConnection) -> String {
+    diesel::sql_query("SELECT sql FROM sqlite_master WHERE name = 'posts_search'")
+        .get_result::<Sql>(conn)
+        .expect("the search table")
+        .sql
+}
+
 #[derive(QueryableByName)]
 struct Id {
     #[diesel(sql_type = Integer)]
@@ -426,7 +557,8 @@ pub fn tests() -> Vec<Trial> {
         the_first_page_of_posts_keeps_one_plan_on_postgresql
     ]);
     trials.extend(plain_tests![
-        the_sqlite_migration_indexes_posts_already_there
+        the_sqlite_migration_indexes_posts_already_there,
+        a_database_with_the_contentless_search_table_converts_and_search_finds_its_old_posts,
     ]);
     trials
 }
