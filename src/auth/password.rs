@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::paced_bcrypt::{self, Pace};
+use crate::config::HashPoolSize;
 use crate::error::AppError;
 
 /// Longest password bcrypt can use in full; longer ones are refused, never
@@ -32,27 +33,6 @@ const HASHING_PACE: Pace = Pace {
     burst: Duration::from_millis(1),
     pause: Duration::from_micros(200),
 };
-
-/// How the hashing pool is sized (`PASSWORD_HASH_*` settings).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HashPoolSize {
-    /// Hashes computed at once.
-    pub threads: usize,
-    /// Hashes that may wait for a thread; any more are refused at once.
-    pub queue: usize,
-    /// Longest a hash may wait for a thread before it is refused.
-    pub max_wait: Duration,
-}
-
-impl HashPoolSize {
-    /// One thread fewer than the cores (at least one), so hashing always
-    /// leaves a core to everything else.
-    pub fn default_threads() -> usize {
-        thread::available_parallelism()
-            .map_or(1, |cores| cores.get().saturating_sub(1))
-            .max(1)
-    }
-}
 
 pub struct PasswordHasher {
     cost: u32,

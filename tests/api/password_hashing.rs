@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use futures_util::future::join_all;
-use postapi::auth::password::HashPoolSize;
+use postapi::config::HashPoolSize;
 
 use crate::helpers::{Backend, PASSWORD, TestApp, TestResponse, Trial, backend_tests};
 
