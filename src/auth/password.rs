@@ -1,17 +1,14 @@
-//! bcrypt hashing and verification, on a small pool of low-priority threads
-//! of their own with a bounded queue, each hash paced in short bursts, so a
-//! flood of logins can neither take every core, nor hold one for long, nor
-//! queue without end.
+//! bcrypt hashing and verification through the `bcrypt` crate, on a small
+//! pool of low-priority threads of their own with a bounded queue, so a
+//! flood of logins can neither starve the HTTP workers nor queue without end.
 
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::paced_bcrypt::{self, Pace};
 use crate::config::HashPoolSize;
 use crate::error::AppError;
 
@@ -21,18 +18,9 @@ pub const MAX_PASSWORD_BYTES: usize = 72;
 
 /// The nice value of the hashing threads: under load the scheduler gives
 /// them about a tenth of what our other threads get. It orders threads
-/// within our session (or cgroup) only; against a database server in a
-/// session of its own, the pace below is what keeps a core free.
+/// within our session (or cgroup) only, not against a database server in a
+/// session of its own.
 const HASHING_NICENESS: i32 = 10;
-
-/// How the hashing threads hand their core back: a 1 ms burst of bcrypt,
-/// then a 200 µs sleep. Under a 32-connection login flood on PostgreSQL this
-/// took the p99 of concurrent reads from 620 ms to 4-5 ms; hashing runs
-/// about a fifth slower (see `paced_bcrypt`).
-const HASHING_PACE: Pace = Pace {
-    burst: Duration::from_millis(1),
-    pause: Duration::from_micros(200),
-};
 
 pub struct PasswordHasher {
     cost: u32,
@@ -46,8 +34,7 @@ impl PasswordHasher {
     /// Computes the dummy hash (call it off the async executor) and starts
     /// the hashing threads.
     pub fn new(cost: u32, size: HashPoolSize) -> Result<Self, PasswordHasherError> {
-        let dummy_hash =
-            paced_bcrypt::hash(b"postapi timing-equaliser password", cost, Pace::FLAT_OUT)?;
+        let dummy_hash = bcrypt::hash("postapi timing-equaliser password", cost)?;
         Ok(Self {
             cost,
             dummy_hash,
@@ -65,7 +52,7 @@ impl PasswordHasher {
         }
         let cost = self.cost;
         self.pool
-            .run(move || paced_bcrypt::hash(password.as_bytes(), cost, HASHING_PACE))
+            .run(move || bcrypt::hash(password.as_bytes(), cost))
             .await?
             .map_err(|e| AppError::Internal(format!("bcrypt hash: {e}")))
     }
@@ -85,16 +72,18 @@ impl PasswordHasher {
         let hash = stored_hash.unwrap_or_else(|| self.dummy_hash.clone());
         let matches = self
             .pool
-            .run(move || paced_bcrypt::verify(password.as_bytes(), &hash, HASHING_PACE))
-            .await?;
+            .run(move || bcrypt::verify(password.as_bytes(), &hash))
+            .await?
+            // A stored hash bcrypt cannot read matches nothing.
+            .unwrap_or(false);
         Ok(user_exists && within_limit && matches)
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordHasherError {
-    #[error("{0}")]
-    Bcrypt(#[from] paced_bcrypt::HashError),
+    #[error("bcrypt: {0}")]
+    Bcrypt(#[from] bcrypt::BcryptError),
     #[error("cannot start a hashing thread: {0}")]
     Thread(#[from] std::io::Error),
 }
@@ -275,6 +264,8 @@ fn lower_this_threads_priority() {}
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     const SMALL: HashPoolSize = HashPoolSize {
