@@ -7,6 +7,8 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
+use secrecy::zeroize::Zeroize;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::oneshot;
 
 use crate::config::HashPoolSize;
@@ -21,6 +23,18 @@ pub const MAX_PASSWORD_BYTES: usize = 72;
 /// within our session (or cgroup) only, not against a database server in a
 /// session of its own.
 const HASHING_NICENESS: i32 = 10;
+
+/// Moves a password into a [`SecretString`] and wipes `text`, whose buffer
+/// would otherwise be freed with the password still in it.
+///
+/// The secret is a copy of exactly the password's length (`SecretString`'s
+/// `From<String>` would shrink a roomier buffer by reallocating, leaving the
+/// old one unwiped); `text`, spare capacity included, is then zeroed.
+pub fn take_password(text: &mut String) -> SecretString {
+    let secret = SecretString::from(text.as_str());
+    text.zeroize();
+    secret
+}
 
 pub struct PasswordHasher {
     cost: u32,
@@ -44,15 +58,19 @@ impl PasswordHasher {
 
     /// Hashes a password already checked to be at most 72 bytes (bcrypt would
     /// count only the first 72 of a longer one).
-    pub async fn hash(&self, password: String) -> Result<String, AppError> {
-        if password.len() > MAX_PASSWORD_BYTES {
+    pub async fn hash(&self, password: SecretString) -> Result<String, AppError> {
+        if password.expose_secret().len() > MAX_PASSWORD_BYTES {
             return Err(AppError::Internal(
                 "refusing to hash a password over 72 bytes".into(),
             ));
         }
         let cost = self.cost;
+        // The secret moves into the job and is wiped when the job is dropped,
+        // run or not. bcrypt wipes its own 72-byte copy of the key; the
+        // Blowfish state expanded from it is left on the hashing thread's
+        // stack unwiped (the crate does not zeroize it).
         self.pool
-            .run(move || bcrypt::hash(password.as_bytes(), cost))
+            .run(move || bcrypt::hash(password.expose_secret(), cost))
             .await?
             .map_err(|e| AppError::Internal(format!("bcrypt hash: {e}")))
     }
@@ -62,17 +80,17 @@ impl PasswordHasher {
     /// Both take the same path through the pool, queue included.
     pub async fn verify(
         &self,
-        password: String,
+        password: SecretString,
         stored_hash: Option<String>,
     ) -> Result<bool, AppError> {
         let user_exists = stored_hash.is_some();
         // bcrypt would compare only the first 72 bytes of a longer password:
         // such a password is wrong, though still verified for equal timing.
-        let within_limit = password.len() <= MAX_PASSWORD_BYTES;
+        let within_limit = password.expose_secret().len() <= MAX_PASSWORD_BYTES;
         let hash = stored_hash.unwrap_or_else(|| self.dummy_hash.clone());
         let matches = self
             .pool
-            .run(move || bcrypt::verify(password.as_bytes(), &hash))
+            .run(move || bcrypt::verify(password.expose_secret(), &hash))
             .await?
             // A stored hash bcrypt cannot read matches nothing.
             .unwrap_or(false);
@@ -274,21 +292,25 @@ mod tests {
         max_wait: Duration::from_secs(5),
     };
 
+    fn secret(text: &str) -> SecretString {
+        SecretString::from(text)
+    }
+
     #[actix_web::test]
     async fn a_password_of_exactly_72_bytes_hashes_and_verifies() {
         let hasher = PasswordHasher::new(4, SMALL).unwrap();
         let password = "p".repeat(MAX_PASSWORD_BYTES);
-        let hash = hasher.hash(password.clone()).await.unwrap();
+        let hash = hasher.hash(secret(&password)).await.unwrap();
 
         assert!(
             hasher
-                .verify(password.clone(), Some(hash.clone()))
+                .verify(secret(&password), Some(hash.clone()))
                 .await
                 .unwrap()
         );
         assert!(
             !hasher
-                .verify(format!("{password}x"), Some(hash))
+                .verify(secret(&format!("{password}x")), Some(hash))
                 .await
                 .unwrap()
         );
@@ -297,8 +319,20 @@ mod tests {
     #[actix_web::test]
     async fn an_unknown_user_never_verifies() {
         let hasher = PasswordHasher::new(4, SMALL).unwrap();
-        let dummy_password = "postapi timing-equaliser password".to_owned();
+        let dummy_password = secret("postapi timing-equaliser password");
 
         assert!(!hasher.verify(dummy_password, None).await.unwrap());
+    }
+
+    #[test]
+    fn a_taken_password_is_a_secret_and_its_text_is_wiped() {
+        let mut text = String::with_capacity(64);
+        text.push_str("hunter2 hunter2");
+
+        let password = take_password(&mut text);
+
+        assert_eq!(password.expose_secret(), "hunter2 hunter2");
+        assert!(text.is_empty());
+        assert!(!format!("{password:?}").contains("hunter2"));
     }
 }
