@@ -15,7 +15,8 @@ use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::schema::{Object, ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::auth::password::take_password;
+use crate::auth::password::{MAX_COST_ABOVE_CONFIGURED, Verdict, take_password};
+use crate::auth::throttle::LoginAttempt;
 use crate::auth::{LoginThrottle, PasswordHasher, TokenService};
 use crate::client_addr::client_address;
 use crate::db::{self, DbPool};
@@ -300,18 +301,59 @@ pub async fn login(
         .await?
     };
     let (user_id, stored_hash) = stored.map(|c| (c.user_id, c.password_hash)).unzip();
-    if !hasher.verify(credentials.password, stored_hash).await? {
-        attempt.failed();
-        return Err(AppError::Forbidden("Invalid Credentials".into()));
-    }
+    let user = || user_id.map_or_else(|| "?".to_owned(), |id| id.to_string());
+    let rehashed = match hasher.verify(credentials.password, stored_hash).await? {
+        Verdict::Matches { rehashed } => rehashed,
+        Verdict::Wrong => return Err(invalid_credentials(attempt)),
+        Verdict::Malformed => {
+            log::warn!(
+                "user {}'s stored password hash is not one bcrypt can verify: login refused",
+                user()
+            );
+            return Err(invalid_credentials(attempt));
+        }
+        Verdict::TooCostly { cost } => {
+            log::warn!(
+                "user {}'s stored password hash has cost {cost}, more than \
+                 {MAX_COST_ABOVE_CONFIGURED} above BCRYPT_COST {}: login refused unverified",
+                user(),
+                hasher.cost()
+            );
+            return Err(invalid_credentials(attempt));
+        }
+    };
     attempt.succeeded();
     let user_id =
         user_id.ok_or_else(|| AppError::Internal("verified a password without a user".into()))?;
+    if let Some(hash) = rehashed {
+        store_rehash(&pool, user_id, hash, hasher.cost()).await;
+    }
     let access_token = tokens.issue(user_id)?;
     Ok(HttpResponse::Ok().json(Token {
         access_token,
         token_type: "bearer".into(),
     }))
+}
+
+/// The one 403 of a failed login, whatever failed; the attempt counts as a
+/// failure for throttling.
+fn invalid_credentials(attempt: LoginAttempt) -> AppError {
+    attempt.failed();
+    AppError::Forbidden("Invalid Credentials".into())
+}
+
+/// Stores a login's new hash at the configured cost, before answering. The
+/// old hash still verifies, so a failure here is logged and the login stands.
+async fn store_rehash(pool: &DbPool, user_id: i32, hash: String, cost: u32) {
+    let stored = db::run(pool, move |conn| {
+        Ok(db::users::set_password_hash(conn, user_id, &hash)?)
+    })
+    .await;
+    match stored {
+        Ok(rows) if rows > 0 => log::info!("rehashed user {user_id}'s password at cost {cost}"),
+        Ok(_) => log::info!("user {user_id} went before their password could be rehashed"),
+        Err(error) => log::warn!("cannot store user {user_id}'s rehashed password: {error}"),
+    }
 }
 
 #[cfg(test)]
