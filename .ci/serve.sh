@@ -1,5 +1,6 @@
 # Sourced by the CI steps that need a running release server.
-# start_server NAME DATABASE_URL [VAR=VALUE ...]: starts target/release/postapi
+# start_server NAME DATABASE_URL [VAR=VALUE ...]: starts the release build
+# (target/release/postapi, or under $CARGO_TARGET_DIR when that is set)
 # on a free port with the given settings, waits for it to serve, and sets
 # SERVER_URL and SERVER_PID; its log goes to $CI_WORK/NAME.log.
 
@@ -11,7 +12,7 @@ start_server() {
     # below never reads a file that is not there yet (under set -e and
     # pipefail that failed the caller).
     : >"$log"
-    env DATABASE_URL="$database_url" PORT=0 RUST_LOG=info "$@" target/release/postapi >"$log" 2>&1 &
+    env DATABASE_URL="$database_url" PORT=0 RUST_LOG=info "$@" "${CARGO_TARGET_DIR:-target}/release/postapi" >"$log" 2>&1 &
     SERVER_PID=$!
     local port=""
     for _ in $(seq 100); do
