@@ -4,7 +4,8 @@
 # to serve, and sets SERVER_URL and SERVER_PID; its log goes to
 # $CI_WORK/NAME.log. A launcher after the settings is run with the binary's
 # path as its last argument, and must exec it (SERVER_PID is the server's).
-# POSTAPI_BIN names another copy of the binary.
+# POSTAPI_BIN names another copy of the binary (by default the release build
+# under $CARGO_TARGET_DIR, or target/).
 
 start_server() {
     local name=$1 database_url=$2
@@ -14,7 +15,7 @@ start_server() {
     # below never reads a file that is not there yet (under set -e and
     # pipefail that failed the caller).
     : >"$log"
-    env DATABASE_URL="$database_url" PORT=0 RUST_LOG=info "$@" "${POSTAPI_BIN:-target/release/postapi}" >"$log" 2>&1 &
+    env DATABASE_URL="$database_url" PORT=0 RUST_LOG=info "$@" "${POSTAPI_BIN:-${CARGO_TARGET_DIR:-target}/release/postapi}" >"$log" 2>&1 &
     SERVER_PID=$!
     local port=""
     for _ in $(seq 100); do

@@ -11,7 +11,6 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use jsonwebtoken::Algorithm;
 
-use crate::auth::password::HashPoolSize;
 pub use crate::client_addr::TrustedProxies;
 
 /// Which database `DATABASE_URL` selects.
@@ -182,6 +181,28 @@ pub struct ClientLimits {
     pub keep_alive: Duration,
     /// Connections the kernel queues before they are accepted (`LISTEN_BACKLOG`).
     pub listen_backlog: u32,
+}
+
+/// How the password-hashing pool is sized (`PASSWORD_HASH_*` settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashPoolSize {
+    /// Hashes computed at once, each on a thread of its own. Zero (only a
+    /// test can set it; the environment cannot) refuses every hash with a
+    /// 503, and so shows whether a request reached the pool at all.
+    pub threads: usize,
+    /// Hashes that may wait for a thread; any more are refused at once.
+    pub queue: usize,
+    /// Longest a hash may wait for a thread before it is refused.
+    pub max_wait: Duration,
+}
+
+impl HashPoolSize {
+    /// One thread per core: the threads run at a low priority, so the
+    /// scheduler gives the HTTP workers first call on the cores, and logins
+    /// can use all of the machine that nothing else wants.
+    pub fn default_threads() -> usize {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    }
 }
 
 /// `POST_SHAPE`: how the post routes answer.
@@ -507,6 +528,10 @@ mod tests {
         assert_eq!(settings.algorithm, Algorithm::HS256);
         assert_eq!(settings.token_ttl, TimeDelta::minutes(30));
         assert_eq!(settings.bcrypt_cost, 12);
+        assert_eq!(
+            settings.password_hashing.threads,
+            std::thread::available_parallelism().map_or(1, usize::from)
+        );
         assert_eq!((settings.host.as_str(), settings.port), ("127.0.0.1", 8000));
         assert_eq!(settings.cors_origins, CorsOrigins::Any);
         assert_eq!(

@@ -93,7 +93,7 @@ impl<T: FromJsonBody + 'static> FromRequest for ValidJson<T> {
                 return Err(AppError::validation(FieldError::missing(&["body"])));
             }
             match body_kind(&req) {
-                BodyKind::Json => T::from_json(&parse_json(&bytes)?).map(ValidJson),
+                BodyKind::Json => T::from_json(parse_json(&bytes)?).map(ValidJson),
                 // FastAPI leaves such a body as bytes, which no model accepts.
                 BodyKind::Other => Err(AppError::validation(FieldError::not_a_dict(&["body"]))),
             }

@@ -128,11 +128,19 @@ fn integral(value: &Value) -> Option<i64> {
 pub trait FromJsonBody: Sized {
     fn from_fields(fields: &mut BodyFields<'_>) -> Option<Self>;
 
-    fn from_json(value: &Value) -> Result<Self, AppError> {
-        let mut fields = BodyFields::new(json_object(value)?);
-        let parsed = Self::from_fields(&mut fields);
-        fields.finish(parsed)
+    /// Takes the body by value, so that a type can wipe what it copied out
+    /// of it (a password) before the rest is dropped.
+    fn from_json(value: Value) -> Result<Self, AppError> {
+        from_json_fields(&value)
     }
+}
+
+/// `T` from the fields of a JSON object: what `from_json` does unless a type
+/// says otherwise.
+pub fn from_json_fields<T: FromJsonBody>(value: &Value) -> Result<T, AppError> {
+    let mut fields = BodyFields::new(json_object(value)?);
+    let parsed = T::from_fields(&mut fields);
+    fields.finish(parsed)
 }
 
 /// The body as a JSON object, or pydantic's 422 for anything else.

@@ -2,7 +2,6 @@
 //! that guards the protected scopes.
 
 pub mod middleware;
-mod paced_bcrypt;
 pub mod password;
 pub mod throttle;
 pub mod token;

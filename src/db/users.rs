@@ -40,3 +40,11 @@ pub fn credentials_by_email(
         .first(conn)
         .optional()
 }
+
+/// Replaces user `id`'s password hash (a login's rehash at the configured
+/// cost); the number of rows changed, 0 if the user is gone.
+pub fn set_password_hash(conn: &mut DbConnection, id: i32, hash: &str) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set(users::password_hash.eq(hash))
+        .execute(conn)
+}

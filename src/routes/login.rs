@@ -6,6 +6,8 @@ use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
+use secrecy::SecretString;
+use secrecy::zeroize::{Zeroize, Zeroizing};
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::openapi::RefOr;
@@ -13,6 +15,8 @@ use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::schema::{Object, ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 
+use crate::auth::password::{MAX_COST_ABOVE_CONFIGURED, Verdict, take_password};
+use crate::auth::throttle::LoginAttempt;
 use crate::auth::{LoginThrottle, PasswordHasher, TokenService};
 use crate::client_addr::client_address;
 use crate::db::{self, DbPool};
@@ -95,9 +99,32 @@ pub struct LoginForm {
 }
 
 /// The credentials of a login request, whatever its encoding.
+///
+/// The password is a `SecretString` as soon as it is parsed: Debug shows
+/// `[REDACTED]`, and it is wiped when dropped, after verification. The
+/// strings it was taken from are wiped too (see `FormFields` and
+/// `from_json`). What is not wiped, because it is not ours: the request
+/// body as actix read it (`Bytes`), actix-multipart's buffer, the temporary
+/// strings serde_urlencoded makes to percent-decode a value and serde_json's
+/// scratch buffer for a string with escapes, anything left of a body that
+/// fails to parse, and the kernel's socket buffers.
+#[derive(Debug)]
 pub struct Credentials {
     pub username: String,
-    pub password: String,
+    pub password: SecretString,
+}
+
+/// Decoded form fields, in order. Every value is wiped when they are
+/// dropped: the password's (if not already taken), repeated ones, and
+/// anything else a client sent (Swagger sends a `client_secret`).
+struct FormFields(Vec<(String, String)>);
+
+impl Drop for FormFields {
+    fn drop(&mut self) {
+        for (_, value) in &mut self.0 {
+            value.zeroize();
+        }
+    }
 }
 
 impl FromRequest for Credentials {
@@ -114,9 +141,9 @@ impl FromRequest for Credentials {
             match essence.as_deref() {
                 Some("application/x-www-form-urlencoded") => {
                     let bytes = read_body(&req, &mut payload).await?;
-                    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
+                    let pairs = serde_urlencoded::from_bytes(&bytes)
                         .map_err(|_| AppError::malformed_body())?;
-                    from_form_fields(pairs)
+                    from_form_fields(FormFields(pairs))
                 }
                 Some("multipart/form-data") => {
                     from_form_fields(multipart_fields(&req, &mut payload).await?)
@@ -127,9 +154,9 @@ impl FromRequest for Credentials {
                     // form as absent; JSON is ours, by its content type or
                     // when none is given.
                     if bytes.is_empty() || body_kind(&req) == BodyKind::Other {
-                        from_form_fields(Vec::new())
+                        from_form_fields(FormFields(Vec::new()))
                     } else {
-                        from_json(&parse_json(&bytes)?)
+                        from_json(parse_json(&bytes)?)
                     }
                 }
             }
@@ -137,49 +164,63 @@ impl FromRequest for Credentials {
     }
 }
 
-fn from_form_fields(pairs: Vec<(String, String)>) -> Result<Credentials, AppError> {
-    // FastAPI takes an empty form field as a missing one.
-    let field = |name: &str| {
-        last_value(&pairs, name)
-            .filter(|value| !value.is_empty())
-            .map(str::to_owned)
-    };
+fn from_form_fields(mut fields: FormFields) -> Result<Credentials, AppError> {
+    // FastAPI takes an empty form field as a missing one; of repeated
+    // fields, the last counts.
     let mut errors = Vec::new();
-    let username = field("username").or_else(|| {
-        errors.push(FieldError::missing(&["body", "username"]));
-        None
-    });
-    let password = field("password").or_else(|| {
-        errors.push(FieldError::missing(&["body", "password"]));
-        None
-    });
+    let username = last_value(&fields.0, "username")
+        .filter(|value| !value.is_empty())
+        .map(str::to_owned)
+        .or_else(|| {
+            errors.push(FieldError::missing(&["body", "username"]));
+            None
+        });
+    let password = fields
+        .0
+        .iter_mut()
+        .rev()
+        .find(|(name, _)| name == "password")
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(_, value)| take_password(value))
+        .or_else(|| {
+            errors.push(FieldError::missing(&["body", "password"]));
+            None
+        });
     match (username, password) {
         (Some(username), Some(password)) => Ok(Credentials { username, password }),
         _ => Err(AppError::Validation(errors)),
     }
 }
 
-fn from_json(value: &Value) -> Result<Credentials, AppError> {
-    let object = json_object(value)?;
-    let mut fields = BodyFields::new(object);
-    let name = if object.contains_key("email") || !object.contains_key("username") {
-        "email"
-    } else {
-        "username"
+/// Reads the credentials, then takes the password's text out of the body
+/// (wiping it there), accepted or not, before the body is dropped.
+fn from_json(mut body: Value) -> Result<Credentials, AppError> {
+    let username = json_object(&body).and_then(|object| {
+        let mut fields = BodyFields::new(object);
+        let name = if object.contains_key("email") || !object.contains_key("username") {
+            "email"
+        } else {
+            "username"
+        };
+        let username = fields.string(name).map(str::to_owned);
+        let password = fields.string("password");
+        fields.finish(username.filter(|_| password.is_some()))
+    });
+    let password = match body.get_mut("password") {
+        Some(Value::String(text)) => Some(take_password(text)),
+        _ => None,
     };
-    let username = fields.string(name).map(str::to_owned);
-    let password = fields.string("password").map(str::to_owned);
-    let parsed = username
-        .zip(password)
-        .map(|(username, password)| Credentials { username, password });
-    fields.finish(parsed)
+    let username = username?;
+    let password =
+        password.ok_or_else(|| AppError::Internal("a checked password is not a string".into()))?;
+    Ok(Credentials { username, password })
 }
 
 /// The text fields of a multipart form, within the body size limit.
 async fn multipart_fields(
     req: &HttpRequest,
     payload: &mut Payload,
-) -> Result<Vec<(String, String)>, AppError> {
+) -> Result<FormFields, AppError> {
     // The whole body is read under the size cap first, so neither field data
     // nor part headers can grow past it.
     let body = read_body(req, payload).await?;
@@ -187,20 +228,34 @@ async fn multipart_fields(
         req.headers(),
         futures_util::stream::once(async move { Ok::<_, PayloadError>(body) }),
     );
-    let mut fields = Vec::new();
+    let mut fields = FormFields(Vec::new());
     while let Some(field) = multipart.next().await {
         let mut field = field.map_err(|_| AppError::malformed_body())?;
         let name = field.name().unwrap_or_default().to_owned();
-        let mut value = Vec::new();
+        // Wiped if reading stops half-way.
+        let mut value = Zeroizing::new(Vec::new());
         while let Some(chunk) = field.next().await {
-            value.extend_from_slice(&chunk.map_err(|_| AppError::malformed_body())?);
+            append_wiping(&mut value, &chunk.map_err(|_| AppError::malformed_body())?);
         }
-        fields.push((
-            name,
-            String::from_utf8(value).map_err(|_| AppError::malformed_body())?,
-        ));
+        let text = String::from_utf8(std::mem::take(&mut *value)).map_err(|error| {
+            error.into_bytes().zeroize();
+            AppError::malformed_body()
+        })?;
+        fields.0.push((name, text));
     }
     Ok(fields)
+}
+
+/// Appends `chunk`, wiping the old buffer when `buffer` has to grow (a plain
+/// `extend` would free it with the bytes still in it).
+fn append_wiping(buffer: &mut Vec<u8>, chunk: &[u8]) {
+    if buffer.capacity() - buffer.len() < chunk.len() {
+        let mut grown = Vec::with_capacity((buffer.len() + chunk.len()).max(2 * buffer.capacity()));
+        grown.extend_from_slice(buffer);
+        buffer.zeroize();
+        *buffer = grown;
+    }
+    buffer.extend_from_slice(chunk);
 }
 
 /// Log in: trade an email and password for an access token.
@@ -247,16 +302,135 @@ pub async fn login(
         .await?
     };
     let (user_id, stored_hash) = stored.map(|c| (c.user_id, c.password_hash)).unzip();
-    if !hasher.verify(credentials.password, stored_hash).await? {
-        attempt.failed();
-        return Err(AppError::Forbidden("Invalid Credentials".into()));
-    }
+    let user = || user_id.map_or_else(|| "?".to_owned(), |id| id.to_string());
+    let rehashed = match hasher.verify(credentials.password, stored_hash).await? {
+        Verdict::Matches { rehashed } => rehashed,
+        Verdict::Wrong => return Err(invalid_credentials(attempt)),
+        Verdict::Malformed => {
+            log::warn!(
+                "user {}'s stored password hash is not one bcrypt can verify: login refused",
+                user()
+            );
+            return Err(invalid_credentials(attempt));
+        }
+        Verdict::TooCostly { cost } => {
+            log::warn!(
+                "user {}'s stored password hash has cost {cost}, more than \
+                 {MAX_COST_ABOVE_CONFIGURED} above BCRYPT_COST {}: login refused unverified",
+                user(),
+                hasher.cost()
+            );
+            return Err(invalid_credentials(attempt));
+        }
+    };
     attempt.succeeded();
     let user_id =
         user_id.ok_or_else(|| AppError::Internal("verified a password without a user".into()))?;
+    if let Some(hash) = rehashed {
+        store_rehash(&pool, user_id, hash, hasher.cost()).await;
+    }
     let access_token = tokens.issue(user_id)?;
     Ok(HttpResponse::Ok().json(Token {
         access_token,
         token_type: "bearer".into(),
     }))
+}
+
+/// The one 403 of a failed login, whatever failed; the attempt counts as a
+/// failure for throttling.
+fn invalid_credentials(attempt: LoginAttempt) -> AppError {
+    attempt.failed();
+    AppError::Forbidden("Invalid Credentials".into())
+}
+
+/// Stores a login's new hash at the configured cost, before answering. The
+/// old hash still verifies, so a failure here is logged and the login stands.
+async fn store_rehash(pool: &DbPool, user_id: i32, hash: String, cost: u32) {
+    let stored = store::run(pool, move |conn| {
+        Ok(db::users::set_password_hash(conn, user_id, &hash)?)
+    })
+    .await;
+    match stored {
+        Ok(rows) if rows > 0 => log::info!("rehashed user {user_id}'s password at cost {cost}"),
+        Ok(_) => log::info!("user {user_id} went before their password could be rehashed"),
+        Err(error) => log::warn!("cannot store user {user_id}'s rehashed password: {error}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+    use serde_json::json;
+
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> FormFields {
+        FormFields(
+            pairs
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn credentials_never_show_their_password() {
+        let by_form = from_form_fields(form(&[
+            ("username", "alice@example.com"),
+            ("password", "form secret"),
+        ]))
+        .unwrap();
+        let by_json = from_json(json!({
+            "email": "alice@example.com",
+            "password": "json secret",
+        }))
+        .unwrap();
+
+        for (credentials, password) in [(by_form, "form secret"), (by_json, "json secret")] {
+            assert_eq!(credentials.password.expose_secret(), password);
+            let shown = format!("{credentials:?} {credentials:#?}");
+            assert!(!shown.contains(password), "{shown}");
+            assert!(shown.contains("alice@example.com"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn of_repeated_form_passwords_the_last_counts_and_an_empty_last_one_is_missing() {
+        let last = from_form_fields(form(&[
+            ("username", "alice@example.com"),
+            ("password", "first"),
+            ("password", "second"),
+        ]))
+        .unwrap();
+        let empty_last = from_form_fields(form(&[
+            ("username", "alice@example.com"),
+            ("password", "first"),
+            ("password", ""),
+        ]));
+
+        assert_eq!(last.password.expose_secret(), "second");
+        assert!(matches!(empty_last, Err(AppError::Validation(errors)) if errors.len() == 1));
+    }
+
+    #[test]
+    fn a_json_password_that_is_not_a_string_is_a_validation_error() {
+        let number = from_json(json!({ "email": "alice@example.com", "password": 12345678 }));
+        let missing_email = from_json(json!({ "password": "a secret" }));
+
+        assert!(matches!(number, Err(AppError::Validation(_))));
+        assert!(matches!(missing_email, Err(AppError::Validation(_))));
+    }
+
+    #[test]
+    fn appending_while_wiping_keeps_every_byte_in_order() {
+        let mut buffer = Vec::new();
+        let mut expected = Vec::new();
+        for n in 0..200u8 {
+            let chunk = vec![n; usize::from(n % 7)];
+            append_wiping(&mut buffer, &chunk);
+            expected.extend_from_slice(&chunk);
+        }
+
+        assert_eq!(buffer, expected);
+    }
 }

@@ -2,7 +2,10 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{NaiveDateTime, SubsecRound, Utc};
+use secrecy::SecretString;
+use secrecy::zeroize::Zeroize;
 use serde::Serialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::schema::{KnownFormat, Object, SchemaFormat};
@@ -16,7 +19,7 @@ use crate::extract::ValidJson;
 use crate::routes::schemas::{self, PayloadTooLarge, RowId, Unavailable};
 use crate::routes::{ErrorBody, ValidationErrorBody, row_id, utc_timestamp};
 use crate::store;
-use crate::validation::{BodyFields, FromJsonBody};
+use crate::validation::{BodyFields, FromJsonBody, from_json_fields};
 
 /// A user as every route shows one: never a password or hash.
 #[derive(Debug, Serialize, ToSchema)]
@@ -51,12 +54,14 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const EXAMPLE_EMAIL: &str = "alice@example.com";
 pub const EXAMPLE_PASSWORD: &str = "correct horse battery";
 
+/// A sign-up. Its password is a `SecretString` from the body onwards: Debug
+/// shows `[REDACTED]`, and it is wiped when dropped (after hashing).
 #[derive(Debug, ToSchema)]
 pub struct UserCreate {
     #[schema(schema_with = email_schema)]
     pub email: String,
     #[schema(schema_with = password_schema)]
-    pub password: String,
+    pub password: SecretString,
 }
 
 fn email_schema() -> Object {
@@ -111,13 +116,26 @@ impl FromJsonBody for UserCreate {
             } else if password.len() > MAX_PASSWORD_BYTES {
                 fields.reject(FieldError::too_long(&loc, MAX_PASSWORD_BYTES, "bytes"))
             } else {
-                Some(password.to_owned())
+                // A copy of exactly its length; `from_json` wipes the body's.
+                Some(SecretString::from(password))
             }
         });
         Some(Self {
             email: email?,
             password: password?,
         })
+    }
+
+    /// Reads the fields, then wipes the password's text in the parsed body,
+    /// accepted or not, before the body is dropped. Not wiped: the raw
+    /// request bytes (actix's buffer) and serde_json's scratch buffer for a
+    /// string with escapes.
+    fn from_json(mut body: Value) -> Result<Self, AppError> {
+        let parsed = from_json_fields(&body);
+        if let Some(Value::String(text)) = body.get_mut("password") {
+            text.zeroize();
+        }
+        parsed
     }
 }
 
@@ -200,7 +218,26 @@ pub async fn get_user(
 
 #[cfg(test)]
 mod tests {
-    use super::normalize_email;
+    use secrecy::ExposeSecret;
+    use serde_json::json;
+
+    use super::{UserCreate, normalize_email};
+    use crate::validation::FromJsonBody;
+
+    #[test]
+    fn a_sign_up_never_shows_its_password() {
+        let password = "a very secret password";
+        let user = UserCreate::from_json(json!({
+            "email": "alice@example.com",
+            "password": password,
+        }))
+        .unwrap();
+
+        assert_eq!(user.password.expose_secret(), password);
+        let shown = format!("{user:?} {user:#?}");
+        assert!(!shown.contains(password), "{shown}");
+        assert!(shown.contains("alice@example.com"), "{shown}");
+    }
 
     #[test]
     fn emails_are_trimmed_and_lower_cased() {
