@@ -24,6 +24,16 @@ use serde_json::{Value, json};
 pub const TEST_SECRET: &str = "test-secret-key-that-is-at-least-32-bytes-long";
 pub const PASSWORD: &str = "correct horse battery";
 
+/// alice@example.com as people also type it: in other cases, with spaces
+/// around. Each names her account.
+pub const ALICE_RETYPED: [&str; 5] = [
+    "ALICE@EXAMPLE.COM",
+    "Alice@Example.com",
+    " alice@example.com ",
+    "  alice@example.com  ",
+    " ALICE@example.COM\t",
+];
+
 pub use libtest_mimic::Trial;
 
 /// The 422 item for a body field left out, as FastAPI words it.
@@ -453,30 +463,29 @@ impl TestApp {
         self.request(Method::DELETE, path, token, Body::None).await
     }
 
+    /// `POST /users {email, password}`, whatever the answer.
+    pub async fn try_sign_up(&self, email: &str, password: &str) -> TestResponse {
+        let credentials = json!({ "email": email, "password": password });
+        self.post("/users", credentials, None).await
+    }
+
     /// Signs up; panics unless the answer is 201.
     pub async fn sign_up(&self, email: &str) -> Value {
-        let credentials = json!({ "email": email, "password": PASSWORD });
-        let response = self.post("/users", credentials, None).await;
-        assert_eq!(
-            response.status,
-            StatusCode::CREATED,
-            "sign up {email}: {}",
-            response.text()
-        );
+        let response = self.try_sign_up(email, PASSWORD).await;
+        response.assert_status_for(format!("sign up {email}"), StatusCode::CREATED);
         response.json()
+    }
+
+    /// `POST /login` with the OAuth2 password form, whatever the answer.
+    pub async fn try_log_in(&self, username: &str, password: &str) -> TestResponse {
+        self.post_form("/login", &[("username", username), ("password", password)])
+            .await
     }
 
     /// Logs in with the OAuth2 password form; panics unless the answer is 200.
     pub async fn log_in(&self, email: &str, password: &str) -> String {
-        let response = self
-            .post_form("/login", &[("username", email), ("password", password)])
-            .await;
-        assert_eq!(
-            response.status,
-            StatusCode::OK,
-            "log in {email}: {}",
-            response.text()
-        );
+        let response = self.try_log_in(email, password).await;
+        response.assert_status_for(format!("log in {email}"), StatusCode::OK);
         response.json()["access_token"]
             .as_str()
             .expect("a token")
@@ -626,15 +635,16 @@ impl TestResponse {
         self.json()["detail"].clone()
     }
 
-    /// Asserts a 422 whose first error is at `loc`.
+    /// Asserts a 422 with an error at `loc`, each error in FastAPI's shape.
     #[track_caller]
     pub fn assert_validation_error(&self, loc: &[&str]) {
-        assert_eq!(
-            self.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{}",
-            self.text()
-        );
+        self.assert_validation_error_for("the request", loc);
+    }
+
+    /// [`Self::assert_validation_error`] for the answer to `what`, named in a failure.
+    #[track_caller]
+    pub fn assert_validation_error_for(&self, what: impl std::fmt::Display, loc: &[&str]) {
+        self.assert_status_for(&what, StatusCode::UNPROCESSABLE_ENTITY);
         let errors = self.detail();
         let locs: Vec<Value> = errors
             .as_array()
@@ -644,12 +654,12 @@ impl TestResponse {
             .collect();
         assert!(
             locs.contains(&json!(loc)),
-            "no error at {loc:?} in {errors}"
+            "{what}: no error at {loc:?} in {errors}"
         );
         for error in errors.as_array().into_iter().flatten() {
             assert!(
                 error["msg"].is_string() && error["type"].is_string(),
-                "FastAPI's shape: {error}"
+                "{what}: FastAPI's shape: {error}"
             );
         }
     }
