@@ -36,6 +36,15 @@ pub const ALICE_RETYPED: [&str; 5] = [
 
 pub use libtest_mimic::Trial;
 
+/// `value` as a failure message names a case: at most 100 characters.
+pub fn brief(value: impl std::fmt::Display) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(100) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text,
+    }
+}
+
 /// The 422 item for a body field left out, as FastAPI words it.
 pub fn field_required(field: &str) -> Value {
     json!({ "loc": ["body", field], "msg": "field required", "type": "value_error.missing" })
@@ -519,21 +528,21 @@ impl TestApp {
         .await
     }
 
+    /// `POST /posts` with `body` as `user`, whatever the answer.
+    pub async fn send_post(&self, user: &TestUser, body: Value) -> TestResponse {
+        self.post("/posts", body, user.token()).await
+    }
+
+    /// `PUT /posts/{id}` with `body` as `user`, whatever the answer.
+    pub async fn send_put(&self, user: &TestUser, id: i64, body: Value) -> TestResponse {
+        self.put(&format!("/posts/{id}"), body, user.token()).await
+    }
+
     /// Creates a post as `user`; panics unless the answer is 201.
     pub async fn create_post(&self, user: &TestUser, title: &str) -> Value {
-        let response = self
-            .post(
-                "/posts",
-                json!({ "title": title, "content": format!("about {title}") }),
-                user.token(),
-            )
-            .await;
-        assert_eq!(
-            response.status,
-            StatusCode::CREATED,
-            "create post: {}",
-            response.text()
-        );
+        let body = json!({ "title": title, "content": format!("about {title}") });
+        let response = self.send_post(user, body).await;
+        response.assert_status_for("create post", StatusCode::CREATED);
         response.json()
     }
 }
