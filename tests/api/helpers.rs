@@ -538,6 +538,25 @@ impl TestApp {
         self.put(&format!("/posts/{id}"), body, user.token()).await
     }
 
+    /// Asserts `POST path` as `user` refuses `malformed` JSON and the JSON
+    /// `non_object` as FastAPI does: 422s at the body.
+    pub async fn assert_malformed_and_non_object_json_refused(
+        &self,
+        path: &str,
+        user: &TestUser,
+        malformed: &str,
+        non_object: Value,
+    ) {
+        let response = self.post_json_text(path, user.token(), malformed).await;
+        response.assert_validation_error_for(malformed, &["body"]);
+        assert_eq!(response.detail()[0]["type"], "value_error.jsondecode");
+        let response = self.post(path, non_object, user.token()).await;
+        assert_eq!(
+            response.json(),
+            json!({ "detail": [{ "loc": ["body"], "msg": "value is not a valid dict", "type": "type_error.dict" }] })
+        );
+    }
+
     /// Creates a post as `user`; panics unless the answer is 201.
     pub async fn create_post(&self, user: &TestUser, title: &str) -> Value {
         let body = json!({ "title": title, "content": format!("about {title}") });
