@@ -21,7 +21,7 @@ async fn course_app(backend: Backend) -> TestApp {
 /// A user as `GET /users/{id}` shows them: the `owner` of their posts.
 async fn public_user(app: &TestApp, user: &TestUser) -> Value {
     let response = app.get(&format!("/users/{}", user.id), None).await;
-    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.assert_status(StatusCode::OK);
     response.json()
 }
 
@@ -106,7 +106,7 @@ fn assert_answer(response: &TestResponse, status: StatusCode, text: &str) {
 /// `POST /posts`; panics unless 201. Returns the answer's id and created_at.
 async fn create(app: &TestApp, user: &TestUser, body: Value) -> (TestResponse, i64, String) {
     let response = app.post("/posts", body, user.token()).await;
-    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+    response.assert_status(StatusCode::CREATED);
     let post = response.json();
     let id = post["id"].as_i64().expect("a top-level post id");
     let created_at = utc_timestamp(&post["created_at"]).to_owned();
@@ -311,7 +311,7 @@ async fn deleting_voting_and_every_error_answer_as_in_the_flat_shape(backend: Ba
         StatusCode::CREATED,
         r#"{"message":"successfully added vote"}"#,
     );
-    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text());
+    again.assert_status(StatusCode::CONFLICT);
     assert_eq!(
         again.json(),
         json!({ "detail": format!("user {} has already voted on post {id}", bob.id) })
@@ -347,7 +347,7 @@ async fn deleting_voting_and_every_error_answer_as_in_the_flat_shape(backend: Ba
     invalid.assert_validation_error(&["body", "title"]);
     bad_limit.assert_validation_error(&["query", "limit"]);
     no_token.assert_unauthorized();
-    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text());
+    deleted.assert_status(StatusCode::NO_CONTENT);
     assert!(deleted.body.is_empty(), "{}", deleted.text());
     assert_answer(
         &gone,
