@@ -45,6 +45,34 @@ pub fn brief(value: impl std::fmt::Display) -> String {
     }
 }
 
+/// A bound pydantic checks: `le`/`ge` on numbers, `max_length`/`min_length`
+/// (in characters) on strings.
+#[derive(Clone, Copy)]
+pub enum Bound {
+    Le(i64),
+    Ge(i64),
+    MaxLength(i64),
+    MinLength(i64),
+}
+
+/// The 422 item for a value at `loc` past `bound`, as FastAPI words it.
+pub fn past(loc: [&str; 2], bound: Bound) -> Value {
+    let (msg, kind) = match bound {
+        Bound::Le(n) => (format!("is less than or equal to {n}"), "number.not_le"),
+        Bound::Ge(n) => (format!("is greater than or equal to {n}"), "number.not_ge"),
+        Bound::MaxLength(n) => (format!("has at most {n} characters"), "any_str.max_length"),
+        Bound::MinLength(n) => (format!("has at least {n} characters"), "any_str.min_length"),
+    };
+    let (Bound::Le(limit) | Bound::Ge(limit) | Bound::MaxLength(limit) | Bound::MinLength(limit)) =
+        bound;
+    json!({
+        "loc": loc,
+        "msg": format!("ensure this value {msg}"),
+        "type": format!("value_error.{kind}"),
+        "ctx": { "limit_value": limit },
+    })
+}
+
 /// The 422 item for a body field left out, as FastAPI words it.
 pub fn field_required(field: &str) -> Value {
     json!({ "loc": ["body", field], "msg": "field required", "type": "value_error.missing" })
@@ -540,7 +568,7 @@ impl TestApp {
 
     /// Asserts `POST path` as `user` refuses `malformed` JSON and the JSON
     /// `non_object` as FastAPI does: 422s at the body.
-    pub async fn assert_malformed_and_non_object_json_refused(
+    pub async fn assert_bad_json_refused(
         &self,
         path: &str,
         user: &TestUser,

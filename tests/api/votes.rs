@@ -8,7 +8,8 @@ use postapi::schema::votes;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, TestApp, TestDatabase, TestResponse, TestUser, Trial, backend_tests, field_required,
+    Backend, Bound, TestApp, TestDatabase, TestResponse, TestUser, Trial, backend_tests,
+    field_required, past,
 };
 
 const ADDED: &str = "successfully added vote";
@@ -250,24 +251,8 @@ async fn a_dir_other_than_0_or_1_is_422_at_body_dir(backend: Backend) {
     let (app, alice, id) = alice_and_a_post(backend, "strict").await;
     let not_an_integer = json!({ "loc": ["body", "dir"], "msg": "value is not a valid integer", "type": "type_error.integer" });
     let cases = [
-        (
-            json!(2),
-            json!({
-                "loc": ["body", "dir"],
-                "msg": "ensure this value is less than or equal to 1",
-                "type": "value_error.number.not_le",
-                "ctx": { "limit_value": 1 },
-            }),
-        ),
-        (
-            json!(-1),
-            json!({
-                "loc": ["body", "dir"],
-                "msg": "ensure this value is greater than or equal to 0",
-                "type": "value_error.number.not_ge",
-                "ctx": { "limit_value": 0 },
-            }),
-        ),
+        (json!(2), past(["body", "dir"], Bound::Le(1))),
+        (json!(-1), past(["body", "dir"], Bound::Ge(0))),
         (json!("1"), not_an_integer.clone()),
         (json!(1.5), not_an_integer.clone()),
         (json!(true), not_an_integer),
@@ -309,12 +294,7 @@ async fn missing_or_non_integer_vote_fields_are_422(backend: Backend) {
         ),
         (
             json!({ "post_id": 2_147_483_648_i64, "dir": 1 }),
-            json!([{
-                "loc": ["body", "post_id"],
-                "msg": "ensure this value is less than or equal to 2147483647",
-                "type": "value_error.number.not_le",
-                "ctx": { "limit_value": 2_147_483_647 },
-            }]),
+            json!([past(["body", "post_id"], Bound::Le(2_147_483_647))]),
         ),
     ];
 
@@ -330,13 +310,8 @@ async fn a_malformed_or_non_object_vote_body_is_422_at_the_body(backend: Backend
     let app = TestApp::spawn(backend).await;
     let alice = app.user("alice@example.com").await;
 
-    app.assert_malformed_and_non_object_json_refused(
-        "/vote",
-        &alice,
-        "{\"post_id\": 1,",
-        json!([1, 1]),
-    )
-    .await;
+    app.assert_bad_json_refused("/vote", &alice, "{\"post_id\": 1,", json!([1, 1]))
+        .await;
 }
 
 async fn voting_without_a_valid_token_is_401_and_records_nothing(backend: Backend) {
