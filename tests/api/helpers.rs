@@ -594,6 +594,19 @@ impl TestApp {
     }
 }
 
+/// A fresh app with Alice and Bob signed up and logged in, and a post of
+/// Alice's titled `title`: the app, Alice, Bob and the post as created.
+pub async fn alice_bob_and_her_post(
+    backend: Backend,
+    title: &str,
+) -> (TestApp, TestUser, TestUser, Value) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let post = app.create_post(&alice, title).await;
+    (app, alice, bob, post)
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         // Stopping is awaited by the harness once the test is over (see

@@ -7,8 +7,8 @@ use futures_util::future::join_all;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, Bound, TestApp, TestResponse, TestUser, Trial, backend_tests, brief, field_required,
-    past,
+    Backend, Bound, TestApp, TestResponse, TestUser, Trial, alice_bob_and_her_post, backend_tests,
+    brief, field_required, past,
 };
 
 /// A user as the API shows one (`GET /users/{id}`), the `owner` of their posts.
@@ -162,6 +162,17 @@ async fn a_post_and_a_missing_id(backend: Backend) -> (TestApp, TestUser, Value,
     (app, alice, post, missing)
 }
 
+/// Asserts the 404 a post route gives for `id`, which no post has: "post
+/// with id: {id} {says}".
+#[track_caller]
+fn assert_no_post(response: &TestResponse, id: i64, says: &str) {
+    response.assert_error_for(
+        format!("post {id}"),
+        StatusCode::NOT_FOUND,
+        json!(format!("post with id: {id} {says}")),
+    );
+}
+
 fn id_of(post: &Value) -> i64 {
     post["id"].as_i64().expect("a post id")
 }
@@ -280,14 +291,8 @@ async fn getting_a_missing_post_is_404_was_not_found(backend: Backend) {
     let response = app.get(&format!("/posts/{missing}"), alice.token()).await;
     let negative = app.get("/posts/-1", alice.token()).await;
 
-    response.assert_error(
-        StatusCode::NOT_FOUND,
-        json!(format!("post with id: {missing} was not found")),
-    );
-    negative.assert_error(
-        StatusCode::NOT_FOUND,
-        json!("post with id: -1 was not found"),
-    );
+    assert_no_post(&response, missing, "was not found");
+    assert_no_post(&negative, -1, "was not found");
 }
 
 async fn a_non_integer_post_id_is_422_at_path_id_on_every_method(backend: Backend) {
@@ -651,23 +656,14 @@ async fn deleting_your_own_post_is_204_with_an_empty_body_and_then_it_is_gone(ba
         response.text()
     );
     let get = app.get(&format!("/posts/{id}"), alice.token()).await;
-    get.assert_error(
-        StatusCode::NOT_FOUND,
-        json!(format!("post with id: {id} was not found")),
-    );
+    assert_no_post(&get, id, "was not found");
     let again = app.delete(&format!("/posts/{id}"), alice.token()).await;
-    again.assert_error(
-        StatusCode::NOT_FOUND,
-        json!(format!("post with id: {id} does not exist")),
-    );
+    assert_no_post(&again, id, "does not exist");
     assert_eq!(list(&app, &alice, "").await, vec![kept]);
 }
 
 async fn deleting_someone_elses_post_is_403_and_changes_nothing(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let alice = app.user("alice@example.com").await;
-    let bob = app.user("bob@example.com").await;
-    let post = app.create_post(&alice, "alice's").await;
+    let (app, alice, bob, post) = alice_bob_and_her_post(backend, "alice's").await;
     let id = id_of(&post);
 
     let response = app.delete(&format!("/posts/{id}"), bob.token()).await;
@@ -683,29 +679,30 @@ async fn deleting_a_missing_post_is_404_does_not_exist(backend: Backend) {
         .delete(&format!("/posts/{missing}"), alice.token())
         .await;
 
-    response.assert_error(
-        StatusCode::NOT_FOUND,
-        json!(format!("post with id: {missing} does not exist")),
-    );
+    assert_no_post(&response, missing, "does not exist");
     assert_eq!(list(&app, &alice, "").await, vec![post]);
 }
 
-async fn updating_your_own_post_replaces_it_and_keeps_its_id_owner_and_created_at(
+/// Alice creates a post with `before`, then replaces it with `after`: a
+/// 200 with exactly the flat post of these values, keeping its id and
+/// created_at, stored as answered and listed once.
+async fn assert_replaces(
     backend: Backend,
+    before: Value,
+    after: Value,
+    (title, content, published): (&str, &str, bool),
 ) {
     let app = TestApp::spawn(backend).await;
     let alice = app.user("alice@example.com").await;
     let alice_shown = public_user(&app, &alice).await;
-    let post = create(&app, &alice, post_body("old", "old words", true)).await;
+    let post = create(&app, &alice, before).await;
     let id = id_of(&post);
 
-    let response = app
-        .send_put(&alice, id, post_body("new", "new words", false))
-        .await;
+    let response = app.send_put(&alice, id, after).await;
 
     response.assert_status(StatusCode::OK);
     let updated = response.json();
-    assert_post(&updated, "new", "new words", false, &alice_shown, 0);
+    assert_post(&updated, title, content, published, &alice_shown, 0);
     assert_eq!(updated["id"], post["id"]);
     assert_eq!(updated["created_at"], post["created_at"]);
     assert_eq!(
@@ -720,28 +717,31 @@ async fn updating_your_own_post_replaces_it_and_keeps_its_id_owner_and_created_a
     );
 }
 
+async fn updating_your_own_post_replaces_it_and_keeps_its_id_owner_and_created_at(
+    backend: Backend,
+) {
+    assert_replaces(
+        backend,
+        post_body("old", "old words", true),
+        post_body("new", "new words", false),
+        ("new", "new words", false),
+    )
+    .await;
+}
+
 async fn updating_without_published_sets_it_back_to_true(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let alice = app.user("alice@example.com").await;
-    let alice_shown = public_user(&app, &alice).await;
-    let post = create(&app, &alice, post_body("draft", "c", false)).await;
-    let id = id_of(&post);
-
-    let response = app
-        .send_put(&alice, id, json!({ "title": "draft 2", "content": "c2" }))
-        .await;
-
-    response.assert_status(StatusCode::OK);
-    assert_post(&response.json(), "draft 2", "c2", true, &alice_shown, 0);
-    assert_eq!(get_post(&app, &alice, id).await["published"], json!(true));
+    assert_replaces(
+        backend,
+        post_body("draft", "c", false),
+        json!({ "title": "draft 2", "content": "c2" }),
+        ("draft 2", "c2", true),
+    )
+    .await;
 }
 
 async fn updating_cannot_change_the_owner_or_the_id(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let alice = app.user("alice@example.com").await;
-    let bob = app.user("bob@example.com").await;
+    let (app, alice, bob, post) = alice_bob_and_her_post(backend, "mine").await;
     let alice_shown = public_user(&app, &alice).await;
-    let post = app.create_post(&alice, "mine").await;
     let id = id_of(&post);
 
     let sneaky = json!({
@@ -779,10 +779,7 @@ async fn updating_a_missing_post_is_404_does_not_exist(backend: Backend) {
         .send_put(&alice, missing, json!({ "title": "t", "content": "c" }))
         .await;
 
-    response.assert_error(
-        StatusCode::NOT_FOUND,
-        json!(format!("post with id: {missing} does not exist")),
-    );
+    assert_no_post(&response, missing, "does not exist");
     assert_eq!(list(&app, &alice, "").await, vec![post], "nothing created");
 }
 
@@ -1034,14 +1031,8 @@ async fn a_post_id_beyond_the_32_bit_range_is_a_404(backend: Backend) {
     let got = app.get("/posts/99999999999", alice.token()).await;
     let deleted = app.delete("/posts/99999999999", alice.token()).await;
 
-    got.assert_error(
-        StatusCode::NOT_FOUND,
-        json!("post with id: 99999999999 was not found"),
-    );
-    deleted.assert_error(
-        StatusCode::NOT_FOUND,
-        json!("post with id: 99999999999 does not exist"),
-    );
+    assert_no_post(&got, 99999999999, "was not found");
+    assert_no_post(&deleted, 99999999999, "does not exist");
 }
 
 /// Alice writes posts with `titles`, oldest first; then each `(term,

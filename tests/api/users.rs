@@ -72,6 +72,16 @@ async fn assert_alice_still_free(app: &TestApp, password: &str) {
     response.assert_status_for("the address is still free", StatusCode::CREATED);
 }
 
+/// Asserts the 404 `GET /users/{id}` gives for `id`, which no user has.
+#[track_caller]
+fn assert_no_user(response: &TestResponse, id: i64) {
+    response.assert_error_for(
+        format!("user {id}"),
+        StatusCode::NOT_FOUND,
+        json!(format!("User with id: {id} does not exist")),
+    );
+}
+
 async fn signing_up_answers_201_with_exactly_id_email_and_created_at(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
@@ -375,10 +385,7 @@ async fn an_id_beyond_the_32_bit_range_is_a_404_not_a_422(backend: Backend) {
 
     let response = app.get("/users/99999999999", None).await;
 
-    response.assert_error(
-        StatusCode::NOT_FOUND,
-        json!("User with id: 99999999999 does not exist"),
-    );
+    assert_no_user(&response, 99999999999);
 }
 
 async fn a_nul_character_in_the_email_is_a_422_not_a_500(backend: Backend) {
@@ -397,14 +404,8 @@ async fn an_unknown_user_id_is_a_404_naming_the_id(backend: Backend) {
     let response = app.get(&format!("/users/{missing}"), None).await;
     let zero = app.get("/users/0", None).await;
 
-    response.assert_error(
-        StatusCode::NOT_FOUND,
-        json!(format!("User with id: {missing} does not exist")),
-    );
-    zero.assert_error(
-        StatusCode::NOT_FOUND,
-        json!("User with id: 0 does not exist"),
-    );
+    assert_no_user(&response, missing);
+    assert_no_user(&zero, 0);
 }
 
 async fn a_non_integer_user_id_is_a_422_at_the_path(backend: Backend) {

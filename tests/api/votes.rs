@@ -8,8 +8,8 @@ use postapi::schema::votes;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, Bound, TestApp, TestDatabase, TestResponse, TestUser, Trial, backend_tests,
-    field_required, past,
+    Backend, Bound, TestApp, TestDatabase, TestResponse, TestUser, Trial, alice_bob_and_her_post,
+    backend_tests, field_required, past,
 };
 
 const ADDED: &str = "successfully added vote";
@@ -85,11 +85,8 @@ async fn alice_and_a_post(backend: Backend, title: &str) -> (TestApp, TestUser, 
 /// Alice and Bob, logged in, and a post of Alice's: the app, Alice, Bob
 /// and the post's id.
 async fn alice_bob_and_a_post(backend: Backend, title: &str) -> (TestApp, TestUser, TestUser, i64) {
-    let app = TestApp::spawn(backend).await;
-    let alice = app.user("alice@example.com").await;
-    let bob = app.user("bob@example.com").await;
-    let id = id_of(&app.create_post(&alice, title).await);
-    (app, alice, bob, id)
+    let (app, alice, bob, post) = alice_bob_and_her_post(backend, title).await;
+    (app, alice, bob, id_of(&post))
 }
 
 /// [`alice_bob_and_a_post`], with Bob's vote on the post cast.
@@ -152,10 +149,7 @@ async fn voters(app: &TestApp, count: usize) -> Vec<TestUser> {
 }
 
 async fn voting_on_a_post_is_201_and_the_post_shows_one_vote_in_get_and_list(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let alice = app.user("alice@example.com").await;
-    let bob = app.user("bob@example.com").await;
-    let post = app.create_post(&alice, "vote for me").await;
+    let (app, alice, bob, post) = alice_bob_and_her_post(backend, "vote for me").await;
     let id = id_of(&post);
 
     let response = app.vote(&bob, id, 1).await;
