@@ -21,7 +21,7 @@ async fn course_app(backend: Backend) -> TestApp {
 /// A user as `GET /users/{id}` shows them: the `owner` of their posts.
 async fn public_user(app: &TestApp, user: &TestUser) -> Value {
     let response = app.get(&format!("/users/{}", user.id), None).await;
-    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.assert_status(StatusCode::OK);
     response.json()
 }
 
@@ -39,16 +39,16 @@ fn utc_timestamp(value: &Value) -> &str {
 }
 
 /// What a post holds, to write the exact text a shape answers for it.
-struct Expected<'a> {
+struct Expected {
     id: i64,
-    title: &'a str,
-    content: &'a str,
+    title: String,
+    content: String,
     published: bool,
-    created_at: &'a str,
-    owner: &'a Value,
+    created_at: String,
+    owner: Value,
 }
 
-impl Expected<'_> {
+impl Expected {
     fn owner_text(&self) -> String {
         format!(
             r#"{{"id":{},"email":{},"created_at":{}}}"#,
@@ -103,74 +103,76 @@ fn assert_answer(response: &TestResponse, status: StatusCode, text: &str) {
     );
 }
 
-/// `POST /posts`; panics unless 201. Returns the answer's id and created_at.
-async fn create(app: &TestApp, user: &TestUser, body: Value) -> (TestResponse, i64, String) {
-    let response = app.post("/posts", body, user.token()).await;
-    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+/// `POST /posts` as `user` with `title`, `content` and, when given,
+/// `published`; panics unless 201. Returns the answer and what the post
+/// holds: the answer's id and created_at, published true unless given.
+async fn create(
+    app: &TestApp,
+    user: &TestUser,
+    title: &str,
+    content: &str,
+    published: Option<bool>,
+) -> (TestResponse, Expected) {
+    let mut body = json!({ "title": title, "content": content });
+    if let Some(published) = published {
+        body["published"] = json!(published);
+    }
+    let response = app.send_post(user, body).await;
+    response.assert_status(StatusCode::CREATED);
     let post = response.json();
-    let id = post["id"].as_i64().expect("a top-level post id");
-    let created_at = utc_timestamp(&post["created_at"]).to_owned();
-    (response, id, created_at)
+    let expected = Expected {
+        id: post["id"].as_i64().expect("a top-level post id"),
+        title: title.to_owned(),
+        content: content.to_owned(),
+        published: published.unwrap_or(true),
+        created_at: utc_timestamp(&post["created_at"]).to_owned(),
+        owner: public_user(app, user).await,
+    };
+    (response, expected)
+}
+
+/// Asserts `voter`'s vote on post `id` is cast.
+async fn assert_voted(app: &TestApp, voter: &TestUser, id: i64) {
+    app.vote(voter, id, 1)
+        .await
+        .assert_status(StatusCode::CREATED);
 }
 
 async fn creating_a_post_answers_the_courses_post_without_votes(backend: Backend) {
     let app = course_app(backend).await;
     let alice = app.user("alice@example.com").await;
-    let owner = public_user(&app, &alice).await;
 
-    let (response, id, created_at) = create(
+    let (response, expected) = create(
         &app,
         &alice,
-        json!({ "title": "top beaches \"in\" florida", "content": "sand", "published": false }),
+        "top beaches \"in\" florida",
+        "sand",
+        Some(false),
     )
     .await;
-    let (defaulted, default_id, default_created_at) = create(
-        &app,
-        &alice,
-        json!({ "title": "published by default", "content": "" }),
-    )
-    .await;
+    let (defaulted, defaulted_expected) =
+        create(&app, &alice, "published by default", "", None).await;
 
-    let expected = Expected {
-        id,
-        title: "top beaches \"in\" florida",
-        content: "sand",
-        published: false,
-        created_at: &created_at,
-        owner: &owner,
-    };
     assert_answer(&response, StatusCode::CREATED, &expected.course_post());
-    let expected = Expected {
-        id: default_id,
-        title: "published by default",
-        content: "",
-        published: true,
-        created_at: &default_created_at,
-        owner: &owner,
-    };
-    assert_answer(&defaulted, StatusCode::CREATED, &expected.course_post());
+    assert_answer(
+        &defaulted,
+        StatusCode::CREATED,
+        &defaulted_expected.course_post(),
+    );
 }
 
 async fn getting_a_post_answers_the_courses_post_out_with_its_votes(backend: Backend) {
     let app = course_app(backend).await;
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
-    let owner = public_user(&app, &alice).await;
-    let (_, id, created_at) =
-        create(&app, &alice, json!({ "title": "mine", "content": "words" })).await;
-    assert_eq!(app.vote(&bob, id, 1).await.status, StatusCode::CREATED);
-    assert_eq!(app.vote(&alice, id, 1).await.status, StatusCode::CREATED);
+    let (_, expected) = create(&app, &alice, "mine", "words", None).await;
+    assert_voted(&app, &bob, expected.id).await;
+    assert_voted(&app, &alice, expected.id).await;
 
-    let response = app.get(&format!("/posts/{id}"), bob.token()).await;
+    let response = app
+        .get(&format!("/posts/{}", expected.id), bob.token())
+        .await;
 
-    let expected = Expected {
-        id,
-        title: "mine",
-        content: "words",
-        published: true,
-        created_at: &created_at,
-        owner: &owner,
-    };
     assert_answer(&response, StatusCode::OK, &expected.course_post_out(2));
 }
 
@@ -178,53 +180,16 @@ async fn listing_answers_each_post_as_the_courses_post_out_newest_first(backend:
     let app = course_app(backend).await;
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
-    let alice_shown = public_user(&app, &alice).await;
-    let bob_shown = public_user(&app, &bob).await;
-    let (_, first, first_at) =
-        create(&app, &alice, json!({ "title": "first", "content": "one" })).await;
-    let (_, second, second_at) = create(
-        &app,
-        &bob,
-        json!({ "title": "second", "content": "two", "published": false }),
-    )
-    .await;
-    let (_, third, third_at) = create(
-        &app,
-        &alice,
-        json!({ "title": "third", "content": "three" }),
-    )
-    .await;
-    assert_eq!(app.vote(&bob, first, 1).await.status, StatusCode::CREATED);
+    let (_, first) = create(&app, &alice, "first", "one", None).await;
+    let (_, second) = create(&app, &bob, "second", "two", Some(false)).await;
+    let (_, third) = create(&app, &alice, "third", "three", None).await;
+    assert_voted(&app, &bob, first.id).await;
 
     let everything = app.get("/posts", bob.token()).await;
     let page = app.get("/posts/?limit=1&skip=1", bob.token()).await;
     let found = app.get("/posts?search=THIR", bob.token()).await;
     let nothing = app.get("/posts?search=absent", bob.token()).await;
 
-    let first = Expected {
-        id: first,
-        title: "first",
-        content: "one",
-        published: true,
-        created_at: &first_at,
-        owner: &alice_shown,
-    };
-    let second = Expected {
-        id: second,
-        title: "second",
-        content: "two",
-        published: false,
-        created_at: &second_at,
-        owner: &bob_shown,
-    };
-    let third = Expected {
-        id: third,
-        title: "third",
-        content: "three",
-        published: true,
-        created_at: &third_at,
-        owner: &alice_shown,
-    };
     assert_answer(
         &everything,
         StatusCode::OK,
@@ -252,26 +217,18 @@ async fn updating_a_post_answers_the_courses_post_without_votes(backend: Backend
     let app = course_app(backend).await;
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
-    let owner = public_user(&app, &alice).await;
-    let (_, id, created_at) =
-        create(&app, &alice, json!({ "title": "draft", "content": "soon" })).await;
-    assert_eq!(app.vote(&bob, id, 1).await.status, StatusCode::CREATED);
+    let (_, created) = create(&app, &alice, "draft", "soon", None).await;
+    let id = created.id;
+    assert_voted(&app, &bob, id).await;
 
-    let response = app
-        .put(
-            &format!("/posts/{id}"),
-            json!({ "title": "final", "content": "now", "published": false }),
-            alice.token(),
-        )
-        .await;
+    let replacement = json!({ "title": "final", "content": "now", "published": false });
+    let response = app.send_put(&alice, id, replacement).await;
 
     let expected = Expected {
-        id,
-        title: "final",
-        content: "now",
+        title: "final".into(),
+        content: "now".into(),
         published: false,
-        created_at: &created_at,
-        owner: &owner,
+        ..created
     };
     assert_answer(&response, StatusCode::OK, &expected.course_post());
     let shown = app.get(&format!("/posts/{id}"), alice.token()).await;
@@ -282,7 +239,7 @@ async fn deleting_voting_and_every_error_answer_as_in_the_flat_shape(backend: Ba
     let app = course_app(backend).await;
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
-    let (_, id, _) = create(&app, &alice, json!({ "title": "t", "content": "c" })).await;
+    let id = create(&app, &alice, "t", "c", None).await.1.id;
     let replacement = json!({ "title": "x", "content": "y" });
 
     let added = app.vote(&bob, id, 1).await;
@@ -311,7 +268,7 @@ async fn deleting_voting_and_every_error_answer_as_in_the_flat_shape(backend: Ba
         StatusCode::CREATED,
         r#"{"message":"successfully added vote"}"#,
     );
-    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text());
+    again.assert_status(StatusCode::CONFLICT);
     assert_eq!(
         again.json(),
         json!({ "detail": format!("user {} has already voted on post {id}", bob.id) })
@@ -347,7 +304,7 @@ async fn deleting_voting_and_every_error_answer_as_in_the_flat_shape(backend: Ba
     invalid.assert_validation_error(&["body", "title"]);
     bad_limit.assert_validation_error(&["query", "limit"]);
     no_token.assert_unauthorized();
-    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text());
+    deleted.assert_status(StatusCode::NO_CONTENT);
     assert!(deleted.body.is_empty(), "{}", deleted.text());
     assert_answer(
         &gone,
@@ -360,33 +317,15 @@ async fn the_flat_default_answers_exactly_as_before(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
-    let owner = public_user(&app, &alice).await;
 
-    let (created, id, created_at) = create(
-        &app,
-        &alice,
-        json!({ "title": "flat", "content": "as ever" }),
-    )
-    .await;
-    assert_eq!(app.vote(&bob, id, 1).await.status, StatusCode::CREATED);
+    let (created, mut expected) = create(&app, &alice, "flat", "as ever", None).await;
+    let id = expected.id;
+    assert_voted(&app, &bob, id).await;
     let shown = app.get(&format!("/posts/{id}"), alice.token()).await;
     let listed = app.get("/posts", alice.token()).await;
-    let updated = app
-        .put(
-            &format!("/posts/{id}"),
-            json!({ "title": "flat", "content": "as ever", "published": false }),
-            alice.token(),
-        )
-        .await;
+    let replacement = json!({ "title": "flat", "content": "as ever", "published": false });
+    let updated = app.send_put(&alice, id, replacement).await;
 
-    let mut expected = Expected {
-        id,
-        title: "flat",
-        content: "as ever",
-        published: true,
-        created_at: &created_at,
-        owner: &owner,
-    };
     assert_answer(&created, StatusCode::CREATED, &expected.flat(0));
     assert_answer(&shown, StatusCode::OK, &expected.flat(1));
     assert_answer(&listed, StatusCode::OK, &format!("[{}]", expected.flat(1)));
@@ -585,30 +524,18 @@ async fn real_answers(app: &TestApp) -> Vec<(&'static str, &'static str, u16, Va
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
     let created = app
-        .post(
-            "/posts",
-            json!({ "title": "documented", "content": "c" }),
-            alice.token(),
-        )
+        .send_post(&alice, json!({ "title": "documented", "content": "c" }))
         .await;
     let id = created.json()["id"].as_i64().expect("an id");
     let voted = app.vote(&bob, id, 1).await;
     let listed = app.get("/posts", alice.token()).await;
     let shown = app.get(&format!("/posts/{id}"), alice.token()).await;
     let updated = app
-        .put(
-            &format!("/posts/{id}"),
-            json!({ "title": "documented", "content": "d" }),
-            alice.token(),
-        )
+        .send_put(&alice, id, json!({ "title": "documented", "content": "d" }))
         .await;
     let missing = app.get("/posts/999999", alice.token()).await;
     let refused = app
-        .put(
-            &format!("/posts/{id}"),
-            json!({ "title": "x", "content": "y" }),
-            bob.token(),
-        )
+        .send_put(&bob, id, json!({ "title": "x", "content": "y" }))
         .await;
     let unauthorized = app.get(&format!("/posts/{id}"), None).await;
     let answers = [

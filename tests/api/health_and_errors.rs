@@ -2,26 +2,30 @@
 //! shapes every route shares.
 
 use actix_web::http::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{Backend, Body, TestApp, Trial, backend_tests};
 
-async fn the_root_route_says_hello_world(backend: Backend) {
+/// Asserts `GET path`, with no token, answers `status` with exactly `body`.
+async fn assert_get_answers(backend: Backend, path: &str, status: StatusCode, body: Value) {
     let app = TestApp::spawn(backend).await;
 
-    let response = app.get("/", None).await;
+    let response = app.get(path, None).await;
 
-    assert_eq!(response.status, StatusCode::OK);
-    assert_eq!(response.json(), json!({ "message": "Hello World" }));
+    response.assert_status_for(path, status);
+    assert_eq!(response.json(), body, "{path}");
+}
+
+async fn the_root_route_says_hello_world(backend: Backend) {
+    let hello = json!({ "message": "Hello World" });
+
+    assert_get_answers(backend, "/", StatusCode::OK, hello).await;
 }
 
 async fn health_reports_the_database_as_ok(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let ok = json!({ "status": "ok", "database": "ok" });
 
-    let response = app.get("/health", None).await;
-
-    assert_eq!(response.status, StatusCode::OK);
-    assert_eq!(response.json(), json!({ "status": "ok", "database": "ok" }));
+    assert_get_answers(backend, "/health", StatusCode::OK, ok).await;
 }
 
 async fn head_is_answered_like_get_without_a_body(backend: Backend) {
@@ -34,12 +38,9 @@ async fn head_is_answered_like_get_without_a_body(backend: Backend) {
 }
 
 async fn an_unknown_route_is_a_json_404(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let not_found = json!({ "detail": "Not Found" });
 
-    let response = app.get("/no/such/route", None).await;
-
-    assert_eq!(response.status, StatusCode::NOT_FOUND);
-    assert_eq!(response.json(), json!({ "detail": "Not Found" }));
+    assert_get_answers(backend, "/no/such/route", StatusCode::NOT_FOUND, not_found).await;
 }
 
 async fn a_wrong_method_is_a_json_405(backend: Backend) {

@@ -24,7 +24,54 @@ use serde_json::{Value, json};
 pub const TEST_SECRET: &str = "test-secret-key-that-is-at-least-32-bytes-long";
 pub const PASSWORD: &str = "correct horse battery";
 
+/// alice@example.com as people also type it: in other cases, with spaces
+/// around. Each names her account.
+pub const ALICE_RETYPED: [&str; 5] = [
+    "ALICE@EXAMPLE.COM",
+    "Alice@Example.com",
+    " alice@example.com ",
+    "  alice@example.com  ",
+    " ALICE@example.COM\t",
+];
+
 pub use libtest_mimic::Trial;
+
+/// `value` as a failure message names a case: at most 100 characters.
+pub fn brief(value: impl std::fmt::Display) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(100) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text,
+    }
+}
+
+/// A bound pydantic checks: `le`/`ge` on numbers, `max_length`/`min_length`
+/// (in characters) on strings.
+#[derive(Clone, Copy)]
+pub enum Bound {
+    Le(i64),
+    Ge(i64),
+    MaxLength(i64),
+    MinLength(i64),
+}
+
+/// The 422 item for a value at `loc` past `bound`, as FastAPI words it.
+pub fn past(loc: [&str; 2], bound: Bound) -> Value {
+    let (msg, kind) = match bound {
+        Bound::Le(n) => (format!("is less than or equal to {n}"), "number.not_le"),
+        Bound::Ge(n) => (format!("is greater than or equal to {n}"), "number.not_ge"),
+        Bound::MaxLength(n) => (format!("has at most {n} characters"), "any_str.max_length"),
+        Bound::MinLength(n) => (format!("has at least {n} characters"), "any_str.min_length"),
+    };
+    let (Bound::Le(limit) | Bound::Ge(limit) | Bound::MaxLength(limit) | Bound::MinLength(limit)) =
+        bound;
+    json!({
+        "loc": loc,
+        "msg": format!("ensure this value {msg}"),
+        "type": format!("value_error.{kind}"),
+        "ctx": { "limit_value": limit },
+    })
+}
 
 /// The 422 item for a body field left out, as FastAPI words it.
 pub fn field_required(field: &str) -> Value {
@@ -453,30 +500,29 @@ impl TestApp {
         self.request(Method::DELETE, path, token, Body::None).await
     }
 
+    /// `POST /users {email, password}`, whatever the answer.
+    pub async fn try_sign_up(&self, email: &str, password: &str) -> TestResponse {
+        let credentials = json!({ "email": email, "password": password });
+        self.post("/users", credentials, None).await
+    }
+
     /// Signs up; panics unless the answer is 201.
     pub async fn sign_up(&self, email: &str) -> Value {
-        let credentials = json!({ "email": email, "password": PASSWORD });
-        let response = self.post("/users", credentials, None).await;
-        assert_eq!(
-            response.status,
-            StatusCode::CREATED,
-            "sign up {email}: {}",
-            response.text()
-        );
+        let response = self.try_sign_up(email, PASSWORD).await;
+        response.assert_status_for(format!("sign up {email}"), StatusCode::CREATED);
         response.json()
+    }
+
+    /// `POST /login` with the OAuth2 password form, whatever the answer.
+    pub async fn try_log_in(&self, username: &str, password: &str) -> TestResponse {
+        self.post_form("/login", &[("username", username), ("password", password)])
+            .await
     }
 
     /// Logs in with the OAuth2 password form; panics unless the answer is 200.
     pub async fn log_in(&self, email: &str, password: &str) -> String {
-        let response = self
-            .post_form("/login", &[("username", email), ("password", password)])
-            .await;
-        assert_eq!(
-            response.status,
-            StatusCode::OK,
-            "log in {email}: {}",
-            response.text()
-        );
+        let response = self.try_log_in(email, password).await;
+        response.assert_status_for(format!("log in {email}"), StatusCode::OK);
         response.json()["access_token"]
             .as_str()
             .expect("a token")
@@ -510,23 +556,55 @@ impl TestApp {
         .await
     }
 
+    /// `POST /posts` with `body` as `user`, whatever the answer.
+    pub async fn send_post(&self, user: &TestUser, body: Value) -> TestResponse {
+        self.post("/posts", body, user.token()).await
+    }
+
+    /// `PUT /posts/{id}` with `body` as `user`, whatever the answer.
+    pub async fn send_put(&self, user: &TestUser, id: i64, body: Value) -> TestResponse {
+        self.put(&format!("/posts/{id}"), body, user.token()).await
+    }
+
+    /// Asserts `POST path` as `user` refuses `malformed` JSON and the JSON
+    /// `non_object` as FastAPI does: 422s at the body.
+    pub async fn assert_bad_json_refused(
+        &self,
+        path: &str,
+        user: &TestUser,
+        malformed: &str,
+        non_object: Value,
+    ) {
+        let response = self.post_json_text(path, user.token(), malformed).await;
+        response.assert_validation_error_for(malformed, &["body"]);
+        assert_eq!(response.detail()[0]["type"], "value_error.jsondecode");
+        let response = self.post(path, non_object, user.token()).await;
+        assert_eq!(
+            response.json(),
+            json!({ "detail": [{ "loc": ["body"], "msg": "value is not a valid dict", "type": "type_error.dict" }] })
+        );
+    }
+
     /// Creates a post as `user`; panics unless the answer is 201.
     pub async fn create_post(&self, user: &TestUser, title: &str) -> Value {
-        let response = self
-            .post(
-                "/posts",
-                json!({ "title": title, "content": format!("about {title}") }),
-                user.token(),
-            )
-            .await;
-        assert_eq!(
-            response.status,
-            StatusCode::CREATED,
-            "create post: {}",
-            response.text()
-        );
+        let body = json!({ "title": title, "content": format!("about {title}") });
+        let response = self.send_post(user, body).await;
+        response.assert_status_for("create post", StatusCode::CREATED);
         response.json()
     }
+}
+
+/// A fresh app with Alice and Bob signed up and logged in, and a post of
+/// Alice's titled `title`: the app, Alice, Bob and the post as created.
+pub async fn alice_bob_and_her_post(
+    backend: Backend,
+    title: &str,
+) -> (TestApp, TestUser, TestUser, Value) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let post = app.create_post(&alice, title).await;
+    (app, alice, bob, post)
 }
 
 impl Drop for TestApp {
@@ -626,15 +704,16 @@ impl TestResponse {
         self.json()["detail"].clone()
     }
 
-    /// Asserts a 422 whose first error is at `loc`.
+    /// Asserts a 422 with an error at `loc`, each error in FastAPI's shape.
     #[track_caller]
     pub fn assert_validation_error(&self, loc: &[&str]) {
-        assert_eq!(
-            self.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{}",
-            self.text()
-        );
+        self.assert_validation_error_for("the request", loc);
+    }
+
+    /// [`Self::assert_validation_error`] for the answer to `what`, named in a failure.
+    #[track_caller]
+    pub fn assert_validation_error_for(&self, what: impl std::fmt::Display, loc: &[&str]) {
+        self.assert_status_for(&what, StatusCode::UNPROCESSABLE_ENTITY);
         let errors = self.detail();
         let locs: Vec<Value> = errors
             .as_array()
@@ -644,12 +723,12 @@ impl TestResponse {
             .collect();
         assert!(
             locs.contains(&json!(loc)),
-            "no error at {loc:?} in {errors}"
+            "{what}: no error at {loc:?} in {errors}"
         );
         for error in errors.as_array().into_iter().flatten() {
             assert!(
                 error["msg"].is_string() && error["type"].is_string(),
-                "FastAPI's shape: {error}"
+                "{what}: FastAPI's shape: {error}"
             );
         }
     }

@@ -4,7 +4,9 @@
 use actix_web::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, TestApp, TestUser, Trial, backend_tests};
+use crate::helpers::{
+    Backend, Bound, PASSWORD, TestApp, TestUser, Trial, backend_tests, brief, past,
+};
 use postapi::routes::users::MAX_EMAIL_CHARS;
 
 async fn search_for(app: &TestApp, user: &TestUser, term: &str) -> crate::helpers::TestResponse {
@@ -29,18 +31,11 @@ async fn a_search_over_200_characters_is_a_422_in_fastapis_shape(backend: Backen
     for term in ["x".repeat(201), "é".repeat(201), "_".repeat(50_000)] {
         let response = search_for(&app, &alice, &term).await;
 
-        assert_eq!(
-            response.json(),
-            json!({ "detail": [{
-                "loc": ["query", "search"],
-                "msg": "ensure this value has at most 200 characters",
-                "type": "value_error.any_str.max_length",
-                "ctx": { "limit_value": 200 },
-            }]}),
-            "{} characters",
-            term.chars().count()
+        response.assert_error_for(
+            format!("{} characters", term.chars().count()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!([past(["query", "search"], Bound::MaxLength(200))]),
         );
-        assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
     }
 }
 
@@ -59,7 +54,7 @@ async fn a_search_of_200_characters_that_escaping_doubles_is_answered(backend: B
     ] {
         let response = search_for(&app, &alice, &term).await;
 
-        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+        response.assert_status(StatusCode::OK);
         let expected: Vec<&str> = if term == underscores {
             vec![underscores.as_str()]
         } else {
@@ -82,12 +77,7 @@ async fn the_largest_skip_is_an_empty_page(backend: Backend) {
     ] {
         let response = app.get(&format!("/posts?{query}"), alice.token()).await;
 
-        assert_eq!(
-            response.status,
-            StatusCode::OK,
-            "{query}: {}",
-            response.text()
-        );
+        response.assert_status_for(&query, StatusCode::OK);
         assert_eq!(response.json(), json!([]), "{query}");
     }
     let past_i64 = app
@@ -104,16 +94,12 @@ async fn a_post_at_the_largest_title_and_content_is_stored_and_found(backend: Ba
     let content = "𝄞".repeat(100_000);
 
     let created = app
-        .post(
-            "/posts",
-            json!({ "title": title, "content": content }),
-            alice.token(),
-        )
+        .send_post(&alice, json!({ "title": title, "content": content }))
         .await;
 
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    created.assert_status(StatusCode::CREATED);
     let found = search_for(&app, &alice, &"𝄞".repeat(200)).await;
-    assert_eq!(found.status, StatusCode::OK, "{}", found.text());
+    found.assert_status(StatusCode::OK);
     assert_eq!(titles(&found.json()), [title.as_str()]);
     assert_eq!(found.json()[0]["content"], json!(content));
 }
@@ -126,14 +112,8 @@ async fn an_email_at_its_longest_signs_up_and_logs_in(backend: Backend) {
 
     let user = app.user(&email).await;
 
-    let again = app
-        .post(
-            "/users",
-            json!({ "email": email, "password": PASSWORD }),
-            None,
-        )
-        .await;
-    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text());
+    let again = app.try_sign_up(&email, PASSWORD).await;
+    again.assert_status(StatusCode::CONFLICT);
     assert!(user.id > 0);
 }
 
@@ -154,24 +134,12 @@ async fn an_email_past_its_longest_is_a_422_and_a_login_with_one_a_403(backend: 
     let huge = format!("{}@example.com", "l".repeat(500_000));
 
     for email in [&local_part_too_long, &one_character_too_long, &huge] {
-        let signed_up = app
-            .post(
-                "/users",
-                json!({ "email": email, "password": PASSWORD }),
-                None,
-            )
-            .await;
-        signed_up.assert_validation_error(&["body", "email"]);
+        let what = format!("{} characters: {}", email.chars().count(), brief(email));
+        let signed_up = app.try_sign_up(email, PASSWORD).await;
+        signed_up.assert_validation_error_for(&what, &["body", "email"]);
 
-        let logged_in = app
-            .post_form("/login", &[("username", email), ("password", PASSWORD)])
-            .await;
-        assert_eq!(
-            logged_in.status,
-            StatusCode::FORBIDDEN,
-            "{}",
-            logged_in.text()
-        );
+        let logged_in = app.try_log_in(email, PASSWORD).await;
+        logged_in.assert_status_for(&what, StatusCode::FORBIDDEN);
     }
 }
 

@@ -9,13 +9,21 @@ use futures_util::future::join_all;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, Body, PASSWORD, TestApp, TestResponse, Trial, backend_tests, field_required,
+    ALICE_RETYPED, Backend, Body, PASSWORD, TestApp, TestResponse, Trial, backend_tests,
+    field_required,
 };
 
 const BOUNDARY: &str = "----postapiTestBoundary7MA4YWxkTrZu0gW";
+const ALICE: &str = "alice@example.com";
+
+/// A urlencoded form of text fields.
+fn form(fields: &[(&str, &str)]) -> Body {
+    let form = serde_urlencoded::to_string(fields).expect("form encoding");
+    Body::raw("application/x-www-form-urlencoded", form)
+}
 
 /// A multipart/form-data body of text fields, written by hand.
-fn multipart_body(fields: &[(&str, &str)]) -> Vec<u8> {
+fn multipart(fields: &[(&str, &str)]) -> Body {
     let mut body = String::new();
     for (name, value) in fields {
         body.push_str(&format!(
@@ -23,34 +31,74 @@ fn multipart_body(fields: &[(&str, &str)]) -> Vec<u8> {
         ));
     }
     body.push_str(&format!("--{BOUNDARY}--\r\n"));
-    body.into_bytes()
+    Body::raw(&format!("multipart/form-data; boundary={BOUNDARY}"), body)
 }
 
-async fn post_multipart(app: &TestApp, fields: &[(&str, &str)]) -> TestResponse {
-    app.post_raw(
-        "/login",
-        None,
-        &format!("multipart/form-data; boundary={BOUNDARY}"),
-        multipart_body(fields),
-    )
-    .await
+async fn post_login(app: &TestApp, body: Body) -> TestResponse {
+    app.request(Method::POST, "/login", None, body).await
+}
+
+/// The ways a client sends its credentials to `/login`.
+#[derive(Clone, Copy, Debug)]
+enum Login {
+    /// The OAuth2 password form, urlencoded: `username` and `password`.
+    Form,
+    /// The form as Swagger UI sends it: with `grant_type`, `scope` and the
+    /// client fields, empty.
+    SwaggerForm,
+    /// The form as multipart/form-data.
+    Multipart,
+    /// JSON `{email, password}`.
+    JsonEmail,
+    /// JSON `{username, password}`.
+    JsonUsername,
+}
+
+impl Login {
+    fn body(self, username: &str, password: &str) -> Body {
+        let fields = [("username", username), ("password", password)];
+        match self {
+            Self::Form => form(&fields),
+            Self::SwaggerForm => form(&[
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", password),
+                ("scope", ""),
+                ("client_id", ""),
+                ("client_secret", ""),
+            ]),
+            Self::Multipart => multipart(&fields),
+            Self::JsonEmail => Body::Json(json!({ "email": username, "password": password })),
+            Self::JsonUsername => Body::Json(json!({ "username": username, "password": password })),
+        }
+    }
+
+    async fn send(self, app: &TestApp, username: &str, password: &str) -> TestResponse {
+        post_login(app, self.body(username, password)).await
+    }
 }
 
 /// Asserts a 200 with exactly `{access_token, token_type: "bearer"}` and
 /// returns the token.
 #[track_caller]
 fn assert_token(response: &TestResponse) -> String {
-    response.assert_status(StatusCode::OK);
+    assert_token_for("the login", response)
+}
+
+/// [`assert_token`] for the answer to `what`, named in a failure.
+#[track_caller]
+fn assert_token_for(what: impl std::fmt::Display, response: &TestResponse) -> String {
+    response.assert_status_for(&what, StatusCode::OK);
     let body = response.json();
     let object = body.as_object().expect("a Token object");
     let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["access_token", "token_type"], "{body}");
-    assert_eq!(body["token_type"], "bearer");
+    assert_eq!(keys, ["access_token", "token_type"], "{what}: {body}");
+    assert_eq!(body["token_type"], "bearer", "{what}");
     let token = body["access_token"]
         .as_str()
         .expect("access_token is a string");
-    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+    assert_eq!(token.split('.').count(), 3, "{what}: a JWT: {token}");
     token.to_owned()
 }
 
@@ -64,6 +112,49 @@ async fn assert_token_works(app: &TestApp, token: &str) {
     let response = app.get("/posts", Some(token)).await;
     response.assert_status(StatusCode::OK);
     assert_eq!(response.json(), json!([]));
+}
+
+/// Alice signs up and logs in through `login`; the token opens the API.
+async fn alice_logs_in_through(backend: Backend, login: Login) {
+    let app = TestApp::spawn(backend).await;
+    app.sign_up(ALICE).await;
+
+    let response = login.send(&app, ALICE, PASSWORD).await;
+
+    let token = assert_token_for(format!("{login:?}"), &response);
+    assert_token_works(&app, &token).await;
+}
+
+/// Alice signs up; each `(login, username, password)` is then the one 403
+/// for bad credentials. Returns the answers, in order.
+async fn each_is_invalid_credentials(
+    backend: Backend,
+    cases: &[(Login, &str, &str)],
+) -> Vec<TestResponse> {
+    let app = TestApp::spawn(backend).await;
+    app.sign_up(ALICE).await;
+    let mut responses = Vec::new();
+    for &(login, username, password) in cases {
+        let response = login.send(&app, username, password).await;
+
+        response.assert_error_for(
+            format!("{login:?} as {username:?} with {password:?}"),
+            StatusCode::FORBIDDEN,
+            json!("Invalid Credentials"),
+        );
+        responses.push(response);
+    }
+    responses
+}
+
+/// `POST /login` with `body`; asserts a 422 with an error at each of the
+/// body's `fields`.
+async fn assert_422_at(app: &TestApp, body: Body, fields: &[&str]) -> TestResponse {
+    let response = post_login(app, body).await;
+    for field in fields {
+        response.assert_validation_error(&["body", field]);
+    }
+    response
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -80,135 +171,45 @@ async fn timed_login(app: &TestApp, username: &str, password: &str) -> (Duration
 }
 
 async fn the_oauth2_password_form_logs_in_with_a_bearer_token(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.sign_up("alice@example.com").await;
-
-    let response = app
-        .post_form(
-            "/login",
-            &[("username", "alice@example.com"), ("password", PASSWORD)],
-        )
-        .await;
-
-    let token = assert_token(&response);
-    assert_token_works(&app, &token).await;
+    alice_logs_in_through(backend, Login::Form).await;
 }
 
 async fn the_form_as_swagger_sends_it_with_grant_type_and_scope_logs_in(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.sign_up("alice@example.com").await;
-
-    let response = app
-        .post_form(
-            "/login",
-            &[
-                ("grant_type", "password"),
-                ("username", "alice@example.com"),
-                ("password", PASSWORD),
-                ("scope", ""),
-                ("client_id", ""),
-                ("client_secret", ""),
-            ],
-        )
-        .await;
-
-    let token = assert_token(&response);
-    assert_token_works(&app, &token).await;
+    alice_logs_in_through(backend, Login::SwaggerForm).await;
 }
 
 async fn a_multipart_form_logs_in(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.sign_up("alice@example.com").await;
-
-    let response = post_multipart(
-        &app,
-        &[("username", "alice@example.com"), ("password", PASSWORD)],
-    )
-    .await;
-
-    let token = assert_token(&response);
-    assert_token_works(&app, &token).await;
+    alice_logs_in_through(backend, Login::Multipart).await;
 }
 
 async fn a_multipart_form_with_a_wrong_password_is_a_403(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.sign_up("alice@example.com").await;
-
-    let response = post_multipart(
-        &app,
-        &[
-            ("username", "alice@example.com"),
-            ("password", "wrong password"),
-        ],
-    )
-    .await;
-
-    assert_invalid_credentials(&response);
+    each_is_invalid_credentials(backend, &[(Login::Multipart, ALICE, "wrong password")]).await;
 }
 
 async fn a_multipart_form_without_a_username_is_a_422_at_the_username(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
-    let response = post_multipart(&app, &[("password", PASSWORD)]).await;
-
-    response.assert_validation_error(&["body", "username"]);
+    assert_422_at(&app, multipart(&[("password", PASSWORD)]), &["username"]).await;
 }
 
 async fn json_with_email_and_password_logs_in(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.sign_up("alice@example.com").await;
-
-    let response = app
-        .post(
-            "/login",
-            json!({ "email": "alice@example.com", "password": PASSWORD }),
-            None,
-        )
-        .await;
-
-    let token = assert_token(&response);
-    assert_token_works(&app, &token).await;
+    alice_logs_in_through(backend, Login::JsonEmail).await;
 }
 
 async fn json_with_username_and_password_logs_in(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.sign_up("alice@example.com").await;
-
-    let response = app
-        .post(
-            "/login",
-            json!({ "username": "alice@example.com", "password": PASSWORD }),
-            None,
-        )
-        .await;
-
-    let token = assert_token(&response);
-    assert_token_works(&app, &token).await;
+    alice_logs_in_through(backend, Login::JsonUsername).await;
 }
 
 async fn login_matches_the_email_regardless_of_case_and_surrounding_spaces(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.sign_up("alice@example.com").await;
+    app.sign_up(ALICE).await;
 
-    for username in [
-        "ALICE@EXAMPLE.COM",
-        "Alice@Example.com",
-        "  alice@example.com  ",
-        " ALICE@example.COM\t",
-    ] {
-        let form = app
-            .post_form("/login", &[("username", username), ("password", PASSWORD)])
-            .await;
-        let json = app
-            .post(
-                "/login",
-                json!({ "email": username, "password": PASSWORD }),
-                None,
-            )
-            .await;
+    for username in ALICE_RETYPED {
+        for login in [Login::Form, Login::JsonEmail] {
+            let response = login.send(&app, username, PASSWORD).await;
 
-        assert_token(&form);
-        assert_token(&json);
+            assert_token_for(format!("{login:?} as {username:?}"), &response);
+        }
     }
 }
 
@@ -216,130 +217,64 @@ async fn an_account_signed_up_in_mixed_case_logs_in_in_lower_case(backend: Backe
     let app = TestApp::spawn(backend).await;
     app.sign_up("  Alice@Example.COM ").await;
 
-    let token = app.log_in("alice@example.com", PASSWORD).await;
+    let token = app.log_in(ALICE, PASSWORD).await;
 
     assert_token_works(&app, &token).await;
 }
 
 async fn a_wrong_password_is_a_403_invalid_credentials(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.sign_up("alice@example.com").await;
+    let case_changed = PASSWORD.to_uppercase();
 
-    let wrong = app
-        .post_form(
-            "/login",
-            &[
-                ("username", "alice@example.com"),
-                ("password", "wrong password"),
-            ],
-        )
-        .await;
-    let case_changed = app
-        .post_form(
-            "/login",
-            &[
-                ("username", "alice@example.com"),
-                ("password", &PASSWORD.to_uppercase()),
-            ],
-        )
-        .await;
-    let json = app
-        .post(
-            "/login",
-            json!({ "email": "alice@example.com", "password": "wrong password" }),
-            None,
-        )
-        .await;
-
-    assert_invalid_credentials(&wrong);
-    assert_invalid_credentials(&case_changed);
-    assert_invalid_credentials(&json);
+    each_is_invalid_credentials(
+        backend,
+        &[
+            (Login::Form, ALICE, "wrong password"),
+            (Login::Form, ALICE, &case_changed),
+            (Login::JsonEmail, ALICE, "wrong password"),
+        ],
+    )
+    .await;
 }
 
 async fn an_unknown_email_is_the_same_403_invalid_credentials(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.sign_up("alice@example.com").await;
+    let responses = each_is_invalid_credentials(
+        backend,
+        &[
+            (Login::Form, "nobody@example.com", PASSWORD),
+            (Login::JsonEmail, "nobody@example.com", PASSWORD),
+            (Login::Form, "not an email", PASSWORD),
+        ],
+    )
+    .await;
 
-    let form = app
-        .post_form(
-            "/login",
-            &[("username", "nobody@example.com"), ("password", PASSWORD)],
-        )
-        .await;
-    let json = app
-        .post(
-            "/login",
-            json!({ "email": "nobody@example.com", "password": PASSWORD }),
-            None,
-        )
-        .await;
-    let not_an_email = app
-        .post_form(
-            "/login",
-            &[("username", "not an email"), ("password", PASSWORD)],
-        )
-        .await;
-
-    assert_invalid_credentials(&form);
-    assert_invalid_credentials(&json);
-    assert_invalid_credentials(&not_an_email);
-    assert_eq!(form.body, json.body);
+    assert_eq!(responses[0].body, responses[1].body, "form and JSON");
 }
 
 async fn an_empty_json_password_or_an_over_long_one_is_a_403_not_a_500(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.sign_up("alice@example.com").await;
-
-    let empty = app
-        .post(
-            "/login",
-            json!({ "email": "alice@example.com", "password": "" }),
-            None,
-        )
-        .await;
     let long = "x".repeat(200);
-    let over_long = app
-        .post_form(
-            "/login",
-            &[("username", "alice@example.com"), ("password", &long)],
-        )
-        .await;
-    let unknown_over_long = app
-        .post_form(
-            "/login",
-            &[("username", "nobody@example.com"), ("password", &long)],
-        )
-        .await;
 
-    assert_invalid_credentials(&empty);
-    assert_invalid_credentials(&over_long);
-    assert_invalid_credentials(&unknown_over_long);
+    each_is_invalid_credentials(
+        backend,
+        &[
+            (Login::JsonEmail, ALICE, ""),
+            (Login::Form, ALICE, &long),
+            (Login::Form, "nobody@example.com", &long),
+        ],
+    )
+    .await;
 }
 
 async fn empty_form_fields_count_as_missing_as_in_fastapi(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.sign_up("alice@example.com").await;
+    app.sign_up(ALICE).await;
 
-    let response = app
-        .post_form("/login", &[("username", ""), ("password", "")])
-        .await;
+    let body = form(&[("username", ""), ("password", "")]);
 
-    response.assert_validation_error(&["body", "username"]);
-    response.assert_validation_error(&["body", "password"]);
+    assert_422_at(&app, body, &["username", "password"]).await;
 }
 
 async fn an_email_with_a_nul_character_is_invalid_credentials_not_a_500(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.sign_up("alice@example.com").await;
-
-    let response = app
-        .post_form(
-            "/login",
-            &[("username", "alice\0@example.com"), ("password", PASSWORD)],
-        )
-        .await;
-
-    assert_invalid_credentials(&response);
+    each_is_invalid_credentials(backend, &[(Login::Form, "alice\0@example.com", PASSWORD)]).await;
 }
 
 async fn a_multipart_body_over_one_mebibyte_is_a_413(backend: Backend) {
@@ -372,30 +307,23 @@ async fn a_multipart_body_over_one_mebibyte_is_a_413(backend: Backend) {
 async fn a_form_without_a_username_is_a_422_at_the_username(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
-    let response = app.post_form("/login", &[("password", PASSWORD)]).await;
+    let response = assert_422_at(&app, form(&[("password", PASSWORD)]), &["username"]).await;
 
-    response.assert_validation_error(&["body", "username"]);
     assert_eq!(response.detail(), json!([field_required("username")]));
 }
 
 async fn a_form_without_a_password_is_a_422_at_the_password(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
-    let response = app
-        .post_form("/login", &[("username", "alice@example.com")])
-        .await;
+    let response = assert_422_at(&app, form(&[("username", ALICE)]), &["password"]).await;
 
-    response.assert_validation_error(&["body", "password"]);
     assert_eq!(response.detail(), json!([field_required("password")]));
 }
 
 async fn an_empty_form_is_a_422_at_both_fields(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
-    let response = app.post_form("/login", &[]).await;
-
-    response.assert_validation_error(&["body", "username"]);
-    response.assert_validation_error(&["body", "password"]);
+    assert_422_at(&app, form(&[]), &["username", "password"]).await;
 }
 
 async fn no_body_or_a_body_that_is_neither_form_nor_json_lists_both_fields_as_missing(
@@ -423,15 +351,11 @@ async fn no_body_or_a_body_that_is_neither_form_nor_json_lists_both_fields_as_mi
 async fn json_without_a_password_is_a_422_at_the_password(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
-    let by_email = app
-        .post("/login", json!({ "email": "alice@example.com" }), None)
-        .await;
-    let by_username = app
-        .post("/login", json!({ "username": "alice@example.com" }), None)
-        .await;
+    for body in [json!({ "email": ALICE }), json!({ "username": ALICE })] {
+        let response = post_login(&app, Body::Json(body.clone())).await;
 
-    by_email.assert_validation_error(&["body", "password"]);
-    by_username.assert_validation_error(&["body", "password"]);
+        response.assert_validation_error_for(&body, &["body", "password"]);
+    }
 }
 
 async fn json_without_an_email_or_username_is_a_422(backend: Backend) {
@@ -457,16 +381,9 @@ async fn json_without_an_email_or_username_is_a_422(backend: Backend) {
 
 async fn json_with_a_non_string_password_is_a_422(backend: Backend) {
     let app = TestApp::spawn(backend).await;
+    let body = json!({ "email": ALICE, "password": 12345678 });
 
-    let response = app
-        .post(
-            "/login",
-            json!({ "email": "alice@example.com", "password": 12345678 }),
-            None,
-        )
-        .await;
-
-    response.assert_validation_error(&["body", "password"]);
+    assert_422_at(&app, Body::Json(body), &["password"]).await;
 }
 
 async fn unknown_email_and_wrong_password_take_about_the_same_time(backend: Backend) {

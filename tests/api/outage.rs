@@ -38,17 +38,31 @@ async fn timed_get(app: &TestApp, path: &str, user: &TestUser) -> (TestResponse,
 
 #[track_caller]
 fn assert_unavailable(response: &TestResponse, path: &str) {
-    assert_eq!(
-        response.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{path}: {}",
-        response.text()
-    );
+    response.assert_status_for(path, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.header("retry-after"), Some("1"), "{path}");
     assert_eq!(
         response.json(),
         json!({ "detail": "Service Unavailable: the database cannot be reached" })
     );
+}
+
+/// Polls `GET path` as `user` every 100 ms until it answers 200; each
+/// other answer must be the 503. Fails when still 503 10 s on, saying it
+/// was `since` ("the database came back", say). Returns how long it took.
+async fn until_ok_again(app: &TestApp, path: &str, user: &TestUser, since: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (response, _) = timed_get(app, path, user).await;
+        if response.status == StatusCode::OK {
+            return started.elapsed();
+        }
+        assert_unavailable(&response, path);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{path} still 503 10 s after {since}"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn while_the_database_is_away_requests_get_quick_503s_and_recover_on_their_own(
@@ -84,31 +98,11 @@ async fn while_the_database_is_away_requests_get_quick_503s_and_recover_on_their
     eprintln!("slowest 503 during the outage: {slowest:?}");
 
     proxy.reopen();
-    let reopened = Instant::now();
-    loop {
-        let (response, _) = timed_get(&app, "/posts", &alice).await;
-        if response.status == StatusCode::OK {
-            break;
-        }
-        assert_unavailable(&response, "/posts");
-        assert!(
-            reopened.elapsed() < Duration::from_secs(10),
-            "still 503 10 s after the database came back"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-    }
-    eprintln!(
-        "serving again {:?} after the database came back",
-        reopened.elapsed()
-    );
+    let took = until_ok_again(&app, "/posts", &alice, "the database came back").await;
+    eprintln!("serving again {took:?} after the database came back");
     for path in ["/health", "/posts", "/posts/1"] {
         let (response, _) = timed_get(&app, path, &alice).await;
-        assert_eq!(
-            response.status,
-            StatusCode::OK,
-            "{path}: {}",
-            response.text()
-        );
+        response.assert_status_for(path, StatusCode::OK);
     }
 }
 
@@ -125,15 +119,11 @@ async fn the_first_request_after_the_database_is_back_succeeds(backend: Backend)
     proxy.reopen();
 
     let (first, _) = timed_get(&app, "/posts", &alice).await;
-    assert_eq!(first.status, StatusCode::OK, "{}", first.text());
+    first.assert_status(StatusCode::OK);
     let written = app
-        .post(
-            "/posts",
-            json!({ "title": "after", "content": "c" }),
-            alice.token(),
-        )
+        .send_post(&alice, json!({ "title": "after", "content": "c" }))
         .await;
-    assert_eq!(written.status, StatusCode::CREATED, "{}", written.text());
+    written.assert_status(StatusCode::CREATED);
 
     // An outage requests did see: once the pool has reconnected by itself
     // (its retries back off to at most half the pool timeout), the first
@@ -146,7 +136,7 @@ async fn the_first_request_after_the_database_is_back_succeeds(backend: Backend)
     actix_web::rt::time::sleep(pool_timeout).await;
 
     let (first, _) = timed_get(&app, "/posts", &alice).await;
-    assert_eq!(first.status, StatusCode::OK, "{}", first.text());
+    first.assert_status(StatusCode::OK);
     assert_eq!(first.json().as_array().map(Vec::len), Some(2));
 }
 
@@ -184,25 +174,10 @@ async fn health_answers_within_a_second_while_the_database_hangs(backend: Backen
     }
 
     proxy.resume();
-    let resumed = Instant::now();
-    loop {
-        let (response, _) = timed_get(&app, "/health", &alice).await;
-        if response.status == StatusCode::OK {
-            break;
-        }
-        assert_unavailable(&response, "/health");
-        assert!(
-            resumed.elapsed() < Duration::from_secs(10),
-            "still 503 10 s after the database answered again"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-    }
-    eprintln!(
-        "ready again {:?} after the database answered",
-        resumed.elapsed()
-    );
+    let took = until_ok_again(&app, "/health", &alice, "the database answered again").await;
+    eprintln!("ready again {took:?} after the database answered");
     let (response, _) = timed_get(&app, "/posts", &alice).await;
-    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.assert_status(StatusCode::OK);
 }
 
 pub fn tests() -> Vec<Trial> {

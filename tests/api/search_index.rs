@@ -193,7 +193,7 @@ async fn titles_found(app: &TestApp, user: &TestUser, text: &str) -> Vec<String>
             user.token(),
         )
         .await;
-    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.assert_status(StatusCode::OK);
     response
         .json()
         .as_array()

@@ -12,7 +12,7 @@ use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
 
 use crate::helpers::{Trial, plain_tests};
-use crate::startup::{postapi, sigterm};
+use crate::startup::{postapi, serving_port, sigterm, wait_for_exit};
 
 /// Starts the release-or-debug binary in `dir` with only `vars`, and returns
 /// it with its port and a channel of its log lines.
@@ -36,11 +36,7 @@ pub fn start(dir: &Path, vars: &[(&str, &str)]) -> (Child, u16, mpsc::Receiver<S
                 let _ = child.kill();
                 panic!("postapi did not start serving")
             });
-        if let Some(port) = line
-            .split("http://127.0.0.1:")
-            .nth(1)
-            .and_then(|rest| rest.split(' ').next()?.parse().ok())
-        {
+        if let Some(port) = serving_port(&line) {
             return (child, port, lines);
         }
         assert!(started.elapsed() < Duration::from_secs(10));
@@ -70,20 +66,6 @@ fn response_of(mut stream: TcpStream) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read");
     response
-}
-
-fn wait_for_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("poll postapi") {
-            return status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("postapi still running {limit:?} after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// A sign-up whose head and first half of body are sent: in flight, the
@@ -129,7 +111,7 @@ fn sigterm_finishes_in_flight_requests_refuses_new_connections_and_exits_zero() 
     );
     in_flight.write_all(rest.as_bytes()).expect("send the rest");
     let response = response_of(in_flight);
-    let status = wait_for_exit(&mut child, Duration::from_secs(30));
+    let status = wait_for_exit(&mut child, Duration::from_secs(30), "SIGTERM");
 
     assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
     assert!(
@@ -151,7 +133,7 @@ fn the_drain_time_bounds_how_long_a_stop_takes() {
 
     let stopping = Instant::now();
     sigterm(&child);
-    let status = wait_for_exit(&mut child, Duration::from_secs(10));
+    let status = wait_for_exit(&mut child, Duration::from_secs(10), "SIGTERM");
 
     let took = stopping.elapsed();
     assert!(took >= Duration::from_millis(900), "took {took:?}");
@@ -173,7 +155,7 @@ fn a_server_errors_log_lines_name_its_request_id() {
          Connection: close\r\n\r\n",
     ));
     sigterm(&child);
-    let _ = wait_for_exit(&mut child, Duration::from_secs(10));
+    let _ = wait_for_exit(&mut child, Duration::from_secs(10), "SIGTERM");
     let lines: Vec<String> = log.try_iter().collect();
 
     assert!(response.starts_with("HTTP/1.1 500"), "{response}");

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::helpers::{Trial, plain_tests};
@@ -22,6 +22,29 @@ pub fn postapi(dir: &Path, vars: &[(&str, &str)]) -> Command {
     command
 }
 
+/// Polls `child` every 20 ms until it exits; kills it and fails the test
+/// when it still runs `limit` after `since` ("SIGTERM", say).
+pub fn wait_for_exit(child: &mut Child, limit: Duration, since: &str) -> ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("poll postapi") {
+            return status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("postapi still running {limit:?} after {since}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The port of a log line that says where postapi serves.
+pub fn serving_port(line: &str) -> Option<u16> {
+    line.split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next()?.parse().ok())
+}
+
 /// Runs the binary to its end, failing the test if it takes over `limit`.
 fn run_to_exit(mut command: Command, limit: Duration) -> (Output, Duration) {
     let started = Instant::now();
@@ -30,13 +53,7 @@ fn run_to_exit(mut command: Command, limit: Duration) -> (Output, Duration) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start postapi");
-    while child.try_wait().expect("poll postapi").is_none() {
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("postapi still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_exit(&mut child, limit, "it started");
     (
         child.wait_with_output().expect("postapi output"),
         started.elapsed(),
@@ -145,10 +162,7 @@ fn start_serving(dir: &Path, vars: &[(&str, &str)]) -> (Child, u16, Vec<String>)
             let _ = child.wait();
             panic!("postapi did not start serving: {lines:?}");
         }
-        let port = line
-            .split("http://127.0.0.1:")
-            .nth(1)
-            .and_then(|rest| rest.split(' ').next()?.parse().ok());
+        let port = serving_port(&line);
         lines.push(line.trim_end().to_owned());
         if let Some(port) = port {
             // Keep draining the log so the server never blocks on a full pipe.
@@ -204,15 +218,8 @@ fn with_nothing_set_it_serves_sqlite_from_postapi_db_and_stops_gracefully_on_sig
     assert!(dir.path().join("postapi.db").exists());
 
     sigterm(&child);
-    let stopping = Instant::now();
-    while child.try_wait().expect("poll").is_none() {
-        assert!(
-            stopping.elapsed() < Duration::from_secs(10),
-            "still running after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(child.wait().expect("exit status").success());
+    let status = wait_for_exit(&mut child, Duration::from_secs(10), "SIGTERM");
+    assert!(status.success(), "{status}");
 }
 
 fn every_request_gets_one_access_line_in_uvicorns_shape() {
@@ -233,11 +240,7 @@ fn every_request_gets_one_access_line_in_uvicorns_shape() {
             reader.read_line(&mut line).expect("read the log") > 0,
             "postapi exited early"
         );
-        if let Some(port) = line
-            .split("http://127.0.0.1:")
-            .nth(1)
-            .and_then(|r| r.split(' ').next()?.parse().ok())
-        {
+        if let Some(port) = serving_port(&line) {
             break port;
         }
     };

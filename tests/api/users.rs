@@ -7,18 +7,8 @@ use futures_util::future::join_all;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, PASSWORD, TestApp, TestResponse, Trial, backend_tests, field_required,
+    ALICE_RETYPED, Backend, PASSWORD, TestApp, TestResponse, Trial, backend_tests, field_required,
 };
-
-/// Signs up without asserting anything about the answer.
-async fn try_sign_up(app: &TestApp, email: &str, password: &str) -> TestResponse {
-    app.post(
-        "/users",
-        json!({ "email": email, "password": password }),
-        None,
-    )
-    .await
-}
 
 /// Asserts `user` is exactly `{id, email, created_at}` with a UTC RFC 3339
 /// timestamp of about now.
@@ -57,16 +47,45 @@ fn assert_one_created_rest_conflict(responses: &[TestResponse]) {
 
 /// Asserts alice may sign up with `password` (201) and then log in with it.
 async fn assert_signs_up_and_logs_in_with(app: &TestApp, password: &str) {
-    let response = try_sign_up(app, "alice@example.com", password).await;
+    let response = app.try_sign_up("alice@example.com", password).await;
 
     response.assert_status(StatusCode::CREATED);
     app.log_in("alice@example.com", password).await;
 }
 
+/// Asserts alice may not sign up with `password`: a 422 at the password.
+async fn assert_password_refused(app: &TestApp, password: &str) -> TestResponse {
+    let response = app.try_sign_up("alice@example.com", password).await;
+
+    let size = (password.chars().count(), password.len());
+    response.assert_validation_error_for(
+        format!("{} characters, {} bytes", size.0, size.1),
+        &["body", "password"],
+    );
+    response
+}
+
+/// Asserts that nothing was stored for alice: her address is still free.
+async fn assert_alice_still_free(app: &TestApp, password: &str) {
+    let response = app.try_sign_up("alice@example.com", password).await;
+
+    response.assert_status_for("the address is still free", StatusCode::CREATED);
+}
+
+/// Asserts the 404 `GET /users/{id}` gives for `id`, which no user has.
+#[track_caller]
+fn assert_no_user(response: &TestResponse, id: i64) {
+    response.assert_error_for(
+        format!("user {id}"),
+        StatusCode::NOT_FOUND,
+        json!(format!("User with id: {id} does not exist")),
+    );
+}
+
 async fn signing_up_answers_201_with_exactly_id_email_and_created_at(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
-    let response = try_sign_up(&app, "alice@example.com", PASSWORD).await;
+    let response = app.try_sign_up("alice@example.com", PASSWORD).await;
 
     response.assert_status(StatusCode::CREATED);
     assert_user_shape(&response.json(), "alice@example.com");
@@ -75,7 +94,7 @@ async fn signing_up_answers_201_with_exactly_id_email_and_created_at(backend: Ba
 async fn the_created_user_never_shows_a_password_or_hash(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
-    let response = try_sign_up(&app, "alice@example.com", PASSWORD).await;
+    let response = app.try_sign_up("alice@example.com", PASSWORD).await;
 
     let text = response.text();
     assert_eq!(response.status, StatusCode::CREATED, "{text}");
@@ -91,7 +110,9 @@ async fn the_created_user_never_shows_a_password_or_hash(backend: Backend) {
 async fn the_email_is_stored_trimmed_and_lower_cased(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
-    let created = try_sign_up(&app, "  Alice.Smith@Example.COM \t", PASSWORD).await;
+    let created = app
+        .try_sign_up("  Alice.Smith@Example.COM \t", PASSWORD)
+        .await;
     let id = created.json()["id"].as_i64().expect("an id");
     let fetched = app.get(&format!("/users/{id}"), None).await;
 
@@ -104,7 +125,9 @@ async fn a_taken_email_is_a_409(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.sign_up("alice@example.com").await;
 
-    let response = try_sign_up(&app, "alice@example.com", "another password").await;
+    let response = app
+        .try_sign_up("alice@example.com", "another password")
+        .await;
 
     response.assert_status(StatusCode::CONFLICT);
     assert!(response.detail().is_string(), "{}", response.text());
@@ -114,12 +137,8 @@ async fn an_email_differing_only_in_case_or_spaces_is_taken_too(backend: Backend
     let app = TestApp::spawn(backend).await;
     app.sign_up("alice@example.com").await;
 
-    for variant in [
-        "ALICE@EXAMPLE.COM",
-        "Alice@Example.com",
-        " alice@example.com ",
-    ] {
-        let response = try_sign_up(&app, variant, "another password").await;
+    for variant in ALICE_RETYPED {
+        let response = app.try_sign_up(variant, "another password").await;
 
         response.assert_status_for(variant, StatusCode::CONFLICT);
         assert!(response.detail().is_string(), "{}", response.text());
@@ -131,8 +150,7 @@ async fn an_email_differing_only_in_case_or_spaces_is_taken_too(backend: Backend
 async fn racing_identical_sign_ups_give_one_201_and_409s_never_a_500(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
-    let responses =
-        join_all((0..8).map(|_| try_sign_up(&app, "racer@example.com", PASSWORD))).await;
+    let responses = join_all((0..8).map(|_| app.try_sign_up("racer@example.com", PASSWORD))).await;
 
     assert_one_created_rest_conflict(&responses);
     app.log_in("racer@example.com", PASSWORD).await;
@@ -154,7 +172,7 @@ async fn racing_sign_ups_differing_only_in_case_give_one_201_and_409s(backend: B
     let responses = join_all(
         variants
             .iter()
-            .map(|email| try_sign_up(&app, email, PASSWORD)),
+            .map(|email| app.try_sign_up(email, PASSWORD)),
     )
     .await;
 
@@ -180,26 +198,17 @@ async fn invalid_emails_are_a_422_at_the_email(backend: Backend) {
         "a b@example.com",
         "alice@example.",
     ] {
-        let response = try_sign_up(&app, email, PASSWORD).await;
+        let response = app.try_sign_up(email, PASSWORD).await;
 
-        response.assert_status_for(format!("{email:?}"), StatusCode::UNPROCESSABLE_ENTITY);
-        response.assert_validation_error(&["body", "email"]);
+        response.assert_validation_error_for(format!("{email:?}"), &["body", "email"]);
     }
 }
 
 async fn a_password_of_seven_bytes_is_a_422_at_the_password(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
-    let response = try_sign_up(&app, "alice@example.com", "1234567").await;
-
-    response.assert_validation_error(&["body", "password"]);
-    // Nothing was stored: the address is still free.
-    assert_eq!(
-        try_sign_up(&app, "alice@example.com", "12345678")
-            .await
-            .status,
-        StatusCode::CREATED
-    );
+    assert_password_refused(&app, "1234567").await;
+    assert_alice_still_free(&app, "12345678").await;
 }
 
 async fn a_password_of_eight_bytes_is_accepted_and_works(backend: Backend) {
@@ -213,32 +222,22 @@ async fn a_password_needs_eight_characters_so_four_two_byte_chars_are_a_422(back
     let short = "é".repeat(4);
     assert_eq!((short.chars().count(), short.len()), (4, 8));
 
-    let response = try_sign_up(&app, "alice@example.com", &short).await;
+    let response = assert_password_refused(&app, &short).await;
 
-    response.assert_validation_error(&["body", "password"]);
     assert_eq!(
         response.detail()[0]["msg"],
         "ensure this value has at least 8 characters"
     );
-    let eight = "é".repeat(8);
-    let response = try_sign_up(&app, "alice@example.com", &eight).await;
-    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
-    app.log_in("alice@example.com", &eight).await;
+    assert_signs_up_and_logs_in_with(&app, &"é".repeat(8)).await;
 }
 
 async fn a_password_of_72_bytes_is_accepted_and_logs_in_but_not_truncated(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let password = "p".repeat(72);
 
-    let response = try_sign_up(&app, "alice@example.com", &password).await;
+    let response = app.try_sign_up("alice@example.com", &password).await;
     let longer = app
-        .post_form(
-            "/login",
-            &[
-                ("username", "alice@example.com"),
-                ("password", &format!("{password}x")),
-            ],
-        )
+        .try_log_in("alice@example.com", &format!("{password}x"))
         .await;
 
     response.assert_status(StatusCode::CREATED);
@@ -258,15 +257,8 @@ async fn a_password_of_36_two_byte_chars_is_72_bytes_and_accepted(backend: Backe
 async fn a_password_of_73_bytes_is_a_422_never_truncated(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
-    let response = try_sign_up(&app, "alice@example.com", &"p".repeat(73)).await;
-
-    response.assert_validation_error(&["body", "password"]);
-    assert_eq!(
-        try_sign_up(&app, "alice@example.com", PASSWORD)
-            .await
-            .status,
-        StatusCode::CREATED
-    );
+    assert_password_refused(&app, &"p".repeat(73)).await;
+    assert_alice_still_free(&app, PASSWORD).await;
 }
 
 async fn a_password_of_37_two_byte_chars_is_74_bytes_and_a_422(backend: Backend) {
@@ -274,9 +266,7 @@ async fn a_password_of_37_two_byte_chars_is_74_bytes_and_a_422(backend: Backend)
     let password = "é".repeat(37);
     assert_eq!((password.chars().count(), password.len()), (37, 74));
 
-    let response = try_sign_up(&app, "alice@example.com", &password).await;
-
-    response.assert_validation_error(&["body", "password"]);
+    assert_password_refused(&app, &password).await;
 }
 
 async fn missing_fields_are_a_422_at_each_missing_field(backend: Backend) {
@@ -329,8 +319,7 @@ async fn fields_of_the_wrong_type_are_a_422(backend: Backend) {
     ] {
         let response = app.post("/users", body.clone(), None).await;
 
-        response.assert_status_for(&body, StatusCode::UNPROCESSABLE_ENTITY);
-        response.assert_validation_error(&["body", loc]);
+        response.assert_validation_error_for(&body, &["body", loc]);
     }
 }
 
@@ -396,22 +385,13 @@ async fn an_id_beyond_the_32_bit_range_is_a_404_not_a_422(backend: Backend) {
 
     let response = app.get("/users/99999999999", None).await;
 
-    response.assert_error(
-        StatusCode::NOT_FOUND,
-        json!("User with id: 99999999999 does not exist"),
-    );
+    assert_no_user(&response, 99999999999);
 }
 
 async fn a_nul_character_in_the_email_is_a_422_not_a_500(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
-    let response = app
-        .post(
-            "/users",
-            json!({ "email": "a\u{0}b@example.com", "password": PASSWORD }),
-            None,
-        )
-        .await;
+    let response = app.try_sign_up("a\u{0}b@example.com", PASSWORD).await;
 
     response.assert_validation_error(&["body", "email"]);
 }
@@ -424,14 +404,8 @@ async fn an_unknown_user_id_is_a_404_naming_the_id(backend: Backend) {
     let response = app.get(&format!("/users/{missing}"), None).await;
     let zero = app.get("/users/0", None).await;
 
-    response.assert_error(
-        StatusCode::NOT_FOUND,
-        json!(format!("User with id: {missing} does not exist")),
-    );
-    zero.assert_error(
-        StatusCode::NOT_FOUND,
-        json!("User with id: 0 does not exist"),
-    );
+    assert_no_user(&response, missing);
+    assert_no_user(&zero, 0);
 }
 
 async fn a_non_integer_user_id_is_a_422_at_the_path(backend: Backend) {
@@ -440,8 +414,7 @@ async fn a_non_integer_user_id_is_a_422_at_the_path(backend: Backend) {
     for path in ["/users/abc", "/users/1.5", "/users/1abc"] {
         let response = app.get(path, None).await;
 
-        response.assert_status_for(path, StatusCode::UNPROCESSABLE_ENTITY);
-        response.assert_validation_error(&["path", "id"]);
+        response.assert_validation_error_for(path, &["path", "id"]);
     }
 }
 

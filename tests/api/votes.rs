@@ -8,7 +8,8 @@ use postapi::schema::votes;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, TestApp, TestDatabase, TestResponse, TestUser, Trial, backend_tests, field_required,
+    Backend, Bound, TestApp, TestDatabase, TestResponse, TestUser, Trial, alice_bob_and_her_post,
+    backend_tests, field_required, past,
 };
 
 const ADDED: &str = "successfully added vote";
@@ -73,6 +74,71 @@ fn assert_how_many(codes: &[StatusCode], status: StatusCode, expected: usize) {
     assert_eq!(count, expected, "{status}: {codes:?}");
 }
 
+/// Alice, logged in, and a post of hers: the app, Alice and the post's id.
+async fn alice_and_a_post(backend: Backend, title: &str) -> (TestApp, TestUser, i64) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let id = id_of(&app.create_post(&alice, title).await);
+    (app, alice, id)
+}
+
+/// Alice and Bob, logged in, and a post of Alice's: the app, Alice, Bob
+/// and the post's id.
+async fn alice_bob_and_a_post(backend: Backend, title: &str) -> (TestApp, TestUser, TestUser, i64) {
+    let (app, alice, bob, post) = alice_bob_and_her_post(backend, title).await;
+    (app, alice, bob, id_of(&post))
+}
+
+/// [`alice_bob_and_a_post`], with Bob's vote on the post cast.
+async fn bob_has_voted(backend: Backend, title: &str) -> (TestApp, TestUser, TestUser, i64) {
+    let (app, alice, bob, id) = alice_bob_and_a_post(backend, title).await;
+    assert_message(&app.vote(&bob, id, 1).await, ADDED);
+    (app, alice, bob, id)
+}
+
+/// Asserts post `id` shows `count` votes, read alone and in the listing.
+async fn assert_votes_on(app: &TestApp, user: &TestUser, id: i64, count: i64) {
+    assert_eq!(
+        votes_shown(app, user, id).await,
+        json!(count),
+        "post {id} read alone"
+    );
+    assert_eq!(
+        votes_listed(app, user, id).await,
+        json!(count),
+        "post {id} listed"
+    );
+}
+
+/// Alice's posts `first` and `second`: the first with her vote and Bob's,
+/// the second with Bob's. The app, Alice, Bob and the two ids.
+async fn two_posts_and_three_votes(
+    backend: Backend,
+    first: &str,
+    second: &str,
+) -> (TestApp, TestUser, TestUser, i64, i64) {
+    let (app, alice, bob, first) = alice_bob_and_a_post(backend, first).await;
+    let second = id_of(&app.create_post(&alice, second).await);
+    assert_message(&app.vote(&alice, first, 1).await, ADDED);
+    assert_message(&app.vote(&bob, first, 1).await, ADDED);
+    assert_message(&app.vote(&bob, second, 1).await, ADDED);
+    (app, alice, bob, first, second)
+}
+
+/// Alice, `count` voters and a post of Alice's: the app, Alice, the voters
+/// and the post's id.
+async fn voters_and_a_post(
+    backend: Backend,
+    count: usize,
+    title: &str,
+) -> (TestApp, TestUser, Vec<TestUser>, i64) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let voters = voters(&app, count).await;
+    let id = id_of(&app.create_post(&alice, title).await);
+    (app, alice, voters, id)
+}
+
 /// `count` signed-up, logged-in users, voter0@example.com onwards.
 async fn voters(app: &TestApp, count: usize) -> Vec<TestUser> {
     let mut voters = Vec::new();
@@ -83,10 +149,7 @@ async fn voters(app: &TestApp, count: usize) -> Vec<TestUser> {
 }
 
 async fn voting_on_a_post_is_201_and_the_post_shows_one_vote_in_get_and_list(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let alice = app.user("alice@example.com").await;
-    let bob = app.user("bob@example.com").await;
-    let post = app.create_post(&alice, "vote for me").await;
+    let (app, alice, bob, post) = alice_bob_and_her_post(backend, "vote for me").await;
     let id = id_of(&post);
 
     let response = app.vote(&bob, id, 1).await;
@@ -101,9 +164,7 @@ async fn voting_on_a_post_is_201_and_the_post_shows_one_vote_in_get_and_list(bac
 }
 
 async fn voting_on_your_own_post_is_allowed(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let alice = app.user("alice@example.com").await;
-    let id = id_of(&app.create_post(&alice, "mine").await);
+    let (app, alice, id) = alice_and_a_post(backend, "mine").await;
 
     let response = app.vote(&alice, id, 1).await;
 
@@ -112,11 +173,7 @@ async fn voting_on_your_own_post_is_allowed(backend: Backend) {
 }
 
 async fn voting_twice_on_the_same_post_is_409_and_the_count_stays_one(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let alice = app.user("alice@example.com").await;
-    let bob = app.user("bob@example.com").await;
-    let id = id_of(&app.create_post(&alice, "popular").await);
-    assert_message(&app.vote(&bob, id, 1).await, ADDED);
+    let (app, alice, bob, id) = bob_has_voted(backend, "popular").await;
 
     let response = app.vote(&bob, id, 1).await;
 
@@ -124,23 +181,17 @@ async fn voting_twice_on_the_same_post_is_409_and_the_count_stays_one(backend: B
         StatusCode::CONFLICT,
         json!(format!("user {} has already voted on post {id}", bob.id)),
     );
-    assert_eq!(votes_shown(&app, &alice, id).await, json!(1));
-    assert_eq!(votes_listed(&app, &alice, id).await, json!(1));
+    assert_votes_on(&app, &alice, id, 1).await;
     assert_eq!(stored_votes(&app), 1);
 }
 
 async fn removing_your_vote_is_201_and_the_count_goes_back_to_zero(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let alice = app.user("alice@example.com").await;
-    let bob = app.user("bob@example.com").await;
-    let id = id_of(&app.create_post(&alice, "meh").await);
-    assert_message(&app.vote(&bob, id, 1).await, ADDED);
+    let (app, alice, bob, id) = bob_has_voted(backend, "meh").await;
 
     let response = app.vote(&bob, id, 0).await;
 
     assert_message(&response, DELETED);
-    assert_eq!(votes_shown(&app, &alice, id).await, json!(0));
-    assert_eq!(votes_listed(&app, &alice, id).await, json!(0));
+    assert_votes_on(&app, &alice, id, 0).await;
     assert_eq!(stored_votes(&app), 0);
     assert_message(&app.vote(&bob, id, 1).await, ADDED);
     assert_eq!(
@@ -151,10 +202,7 @@ async fn removing_your_vote_is_201_and_the_count_goes_back_to_zero(backend: Back
 }
 
 async fn removing_a_vote_that_was_never_cast_is_404_vote_does_not_exist(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let alice = app.user("alice@example.com").await;
-    let bob = app.user("bob@example.com").await;
-    let id = id_of(&app.create_post(&alice, "unvoted").await);
+    let (app, alice, bob, id) = alice_bob_and_a_post(backend, "unvoted").await;
     assert_message(&app.vote(&alice, id, 1).await, ADDED);
 
     let response = app.vote(&bob, id, 0).await;
@@ -168,9 +216,7 @@ async fn removing_a_vote_that_was_never_cast_is_404_vote_does_not_exist(backend:
 }
 
 async fn removing_a_vote_twice_is_404_the_second_time(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let alice = app.user("alice@example.com").await;
-    let id = id_of(&app.create_post(&alice, "once").await);
+    let (app, alice, id) = alice_and_a_post(backend, "once").await;
     assert_message(&app.vote(&alice, id, 1).await, ADDED);
     assert_message(&app.vote(&alice, id, 0).await, DELETED);
 
@@ -180,9 +226,7 @@ async fn removing_a_vote_twice_is_404_the_second_time(backend: Backend) {
 }
 
 async fn voting_on_a_missing_post_is_404_post_does_not_exist(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let alice = app.user("alice@example.com").await;
-    let existing = id_of(&app.create_post(&alice, "exists").await);
+    let (app, alice, existing) = alice_and_a_post(backend, "exists").await;
     let missing = existing + 1000;
 
     let add = app.vote(&alice, missing, 1).await;
@@ -198,29 +242,11 @@ async fn voting_on_a_missing_post_is_404_post_does_not_exist(backend: Backend) {
 }
 
 async fn a_dir_other_than_0_or_1_is_422_at_body_dir(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let alice = app.user("alice@example.com").await;
-    let id = id_of(&app.create_post(&alice, "strict").await);
+    let (app, alice, id) = alice_and_a_post(backend, "strict").await;
     let not_an_integer = json!({ "loc": ["body", "dir"], "msg": "value is not a valid integer", "type": "type_error.integer" });
     let cases = [
-        (
-            json!(2),
-            json!({
-                "loc": ["body", "dir"],
-                "msg": "ensure this value is less than or equal to 1",
-                "type": "value_error.number.not_le",
-                "ctx": { "limit_value": 1 },
-            }),
-        ),
-        (
-            json!(-1),
-            json!({
-                "loc": ["body", "dir"],
-                "msg": "ensure this value is greater than or equal to 0",
-                "type": "value_error.number.not_ge",
-                "ctx": { "limit_value": 0 },
-            }),
-        ),
+        (json!(2), past(["body", "dir"], Bound::Le(1))),
+        (json!(-1), past(["body", "dir"], Bound::Ge(0))),
         (json!("1"), not_an_integer.clone()),
         (json!(1.5), not_an_integer.clone()),
         (json!(true), not_an_integer),
@@ -248,9 +274,7 @@ async fn a_dir_other_than_0_or_1_is_422_at_body_dir(backend: Backend) {
 }
 
 async fn missing_or_non_integer_vote_fields_are_422(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let alice = app.user("alice@example.com").await;
-    let id = id_of(&app.create_post(&alice, "strict").await);
+    let (app, alice, id) = alice_and_a_post(backend, "strict").await;
     let cases = [
         (
             json!({}),
@@ -264,12 +288,7 @@ async fn missing_or_non_integer_vote_fields_are_422(backend: Backend) {
         ),
         (
             json!({ "post_id": 2_147_483_648_i64, "dir": 1 }),
-            json!([{
-                "loc": ["body", "post_id"],
-                "msg": "ensure this value is less than or equal to 2147483647",
-                "type": "value_error.number.not_le",
-                "ctx": { "limit_value": 2_147_483_647 },
-            }]),
+            json!([past(["body", "post_id"], Bound::Le(2_147_483_647))]),
         ),
     ];
 
@@ -285,23 +304,12 @@ async fn a_malformed_or_non_object_vote_body_is_422_at_the_body(backend: Backend
     let app = TestApp::spawn(backend).await;
     let alice = app.user("alice@example.com").await;
 
-    let malformed = app
-        .post_json_text("/vote", alice.token(), "{\"post_id\": 1,")
+    app.assert_bad_json_refused("/vote", &alice, "{\"post_id\": 1,", json!([1, 1]))
         .await;
-    let a_list = app.post("/vote", json!([1, 1]), alice.token()).await;
-
-    malformed.assert_validation_error(&["body"]);
-    assert_eq!(malformed.detail()[0]["type"], "value_error.jsondecode");
-    assert_eq!(
-        a_list.json(),
-        json!({ "detail": [{ "loc": ["body"], "msg": "value is not a valid dict", "type": "type_error.dict" }] })
-    );
 }
 
 async fn voting_without_a_valid_token_is_401_and_records_nothing(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let alice = app.user("alice@example.com").await;
-    let id = id_of(&app.create_post(&alice, "guarded").await);
+    let (app, alice, id) = alice_and_a_post(backend, "guarded").await;
     let body = json!({ "post_id": id, "dir": 1 });
 
     let responses = [
@@ -329,9 +337,7 @@ async fn voting_without_a_valid_token_is_401_and_records_nothing(backend: Backen
 }
 
 async fn vote_with_a_trailing_slash_works_without_a_redirect(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let alice = app.user("alice@example.com").await;
-    let id = id_of(&app.create_post(&alice, "slash").await);
+    let (app, alice, id) = alice_and_a_post(backend, "slash").await;
 
     let added = app
         .post("/vote/", json!({ "post_id": id, "dir": 1 }), alice.token())
@@ -398,14 +404,7 @@ async fn votes_of_several_users_are_counted_per_post_and_each_post_is_listed_onc
 }
 
 async fn removing_your_vote_leaves_other_users_votes(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let alice = app.user("alice@example.com").await;
-    let bob = app.user("bob@example.com").await;
-    let id = id_of(&app.create_post(&alice, "shared").await);
-    let other = id_of(&app.create_post(&alice, "other").await);
-    assert_message(&app.vote(&alice, id, 1).await, ADDED);
-    assert_message(&app.vote(&bob, id, 1).await, ADDED);
-    assert_message(&app.vote(&bob, other, 1).await, ADDED);
+    let (app, alice, bob, id, other) = two_posts_and_three_votes(backend, "shared", "other").await;
 
     let response = app.vote(&bob, id, 0).await;
 
@@ -417,14 +416,8 @@ async fn removing_your_vote_leaves_other_users_votes(backend: Backend) {
 }
 
 async fn deleting_a_post_deletes_its_votes(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let alice = app.user("alice@example.com").await;
-    let bob = app.user("bob@example.com").await;
-    let doomed = id_of(&app.create_post(&alice, "doomed").await);
-    let kept = id_of(&app.create_post(&alice, "kept").await);
-    assert_message(&app.vote(&alice, doomed, 1).await, ADDED);
-    assert_message(&app.vote(&bob, doomed, 1).await, ADDED);
-    assert_message(&app.vote(&bob, kept, 1).await, ADDED);
+    let (app, alice, bob, doomed, kept) =
+        two_posts_and_three_votes(backend, "doomed", "kept").await;
     assert_eq!(stored_votes(&app), 3);
 
     let response = app.delete(&format!("/posts/{doomed}"), alice.token()).await;
@@ -436,16 +429,14 @@ async fn deleting_a_post_deletes_its_votes(backend: Backend) {
         "only the vote on the kept post remains"
     );
     assert_eq!(votes_shown(&app, &alice, kept).await, json!(1));
-    let on_deleted = app.vote(&bob, doomed, 1).await;
-    on_deleted.assert_error(
-        StatusCode::NOT_FOUND,
-        json!(format!("Post with id: {doomed} does not exist")),
-    );
-    let unvote_deleted = app.vote(&bob, doomed, 0).await;
-    unvote_deleted.assert_error(
-        StatusCode::NOT_FOUND,
-        json!(format!("Post with id: {doomed} does not exist")),
-    );
+    for dir in [1, 0] {
+        let on_deleted = app.vote(&bob, doomed, dir).await;
+        on_deleted.assert_error_for(
+            format!("dir {dir}"),
+            StatusCode::NOT_FOUND,
+            json!(format!("Post with id: {doomed} does not exist")),
+        );
+    }
     let recreated = id_of(&app.create_post(&alice, "doomed").await);
     assert_ne!(recreated, doomed, "ids are not reused");
     assert_eq!(votes_shown(&app, &alice, recreated).await, json!(0));
@@ -453,10 +444,7 @@ async fn deleting_a_post_deletes_its_votes(backend: Backend) {
 }
 
 async fn a_deleted_voters_votes_come_off_the_counts(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let alice = app.user("alice@example.com").await;
-    let bob = app.user("bob@example.com").await;
-    let first = id_of(&app.create_post(&alice, "first").await);
+    let (app, alice, bob, first) = alice_bob_and_a_post(backend, "first").await;
     let second = id_of(&app.create_post(&alice, "second").await);
     for post in [first, second] {
         assert_message(&app.vote(&alice, post, 1).await, ADDED);
@@ -471,8 +459,7 @@ async fn a_deleted_voters_votes_come_off_the_counts(backend: Backend) {
     assert_eq!(deleted, 1);
     assert_eq!(stored_votes(&app), 2, "bob's votes went with him");
     for post in [first, second] {
-        assert_eq!(votes_shown(&app, &alice, post).await, json!(1));
-        assert_eq!(votes_listed(&app, &alice, post).await, json!(1));
+        assert_votes_on(&app, &alice, post, 1).await;
     }
 }
 
@@ -535,10 +522,7 @@ async fn the_vote_count_migration_counts_votes_already_there(backend: Backend) {
 }
 
 async fn sixteen_racing_identical_votes_give_one_201_and_fifteen_409s(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let alice = app.user("alice@example.com").await;
-    let bob = app.user("bob@example.com").await;
-    let id = id_of(&app.create_post(&alice, "contested").await);
+    let (app, alice, bob, id) = alice_bob_and_a_post(backend, "contested").await;
 
     let responses = join_all((0..16).map(|_| app.vote(&bob, id, 1))).await;
 
@@ -559,16 +543,12 @@ async fn sixteen_racing_identical_votes_give_one_201_and_fifteen_409s(backend: B
             );
         }
     }
-    assert_eq!(votes_shown(&app, &alice, id).await, json!(1));
+    assert_votes_on(&app, &alice, id, 1).await;
     assert_eq!(stored_votes(&app), 1);
 }
 
 async fn sixteen_racing_removals_of_one_vote_give_one_201_and_fifteen_404s(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let alice = app.user("alice@example.com").await;
-    let bob = app.user("bob@example.com").await;
-    let id = id_of(&app.create_post(&alice, "contested").await);
-    assert_message(&app.vote(&bob, id, 1).await, ADDED);
+    let (app, alice, bob, id) = bob_has_voted(backend, "contested").await;
 
     let responses = join_all((0..16).map(|_| app.vote(&bob, id, 0))).await;
 
@@ -581,31 +561,24 @@ async fn sixteen_racing_removals_of_one_vote_give_one_201_and_fifteen_404s(backe
     {
         assert_eq!(response.json(), json!({ "detail": "Vote does not exist" }));
     }
-    assert_eq!(votes_shown(&app, &alice, id).await, json!(0));
+    assert_votes_on(&app, &alice, id, 0).await;
     assert_eq!(stored_votes(&app), 0);
 }
 
 async fn racing_votes_of_different_users_are_all_counted(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let alice = app.user("alice@example.com").await;
-    let voters = voters(&app, 8).await;
-    let id = id_of(&app.create_post(&alice, "popular").await);
+    let (app, alice, voters, id) = voters_and_a_post(backend, 8, "popular").await;
 
     let responses = join_all(voters.iter().map(|voter| app.vote(voter, id, 1))).await;
 
     for response in &responses {
         assert_message(response, ADDED);
     }
-    assert_eq!(votes_shown(&app, &alice, id).await, json!(8));
-    assert_eq!(votes_listed(&app, &alice, id).await, json!(8));
+    assert_votes_on(&app, &alice, id, 8).await;
     assert_eq!(stored_votes(&app), 8);
 }
 
 async fn votes_racing_a_deletion_of_their_post_are_201_or_404_and_leave_no_votes(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let alice = app.user("alice@example.com").await;
-    let voters = voters(&app, 6).await;
-    let id = id_of(&app.create_post(&alice, "short-lived").await);
+    let (app, alice, voters, id) = voters_and_a_post(backend, 6, "short-lived").await;
     let path = format!("/posts/{id}");
 
     let (deleted, votes) = join(
