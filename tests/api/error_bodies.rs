@@ -10,7 +10,7 @@ use actix_web::http::{Method, StatusCode};
 use postapi::config::CorsOrigins;
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, Trial, backend_tests, plain_tests};
+use crate::helpers::{Backend, TestApp, TestResponse, Trial, backend_tests, plain_tests};
 use crate::shutdown::start;
 
 async fn app_allowing(origin: &str, backend: Backend) -> TestApp {
@@ -21,30 +21,24 @@ async fn app_allowing(origin: &str, backend: Backend) -> TestApp {
     .await
 }
 
-fn preflight<'a>(origin: &'a str, method: &'a str) -> [(&'a str, &'a str); 2] {
-    [
-        ("Origin", origin),
-        ("Access-Control-Request-Method", method),
-    ]
+/// A CORS preflight for `method` on `/posts/1` from `origin`.
+async fn preflight(app: &TestApp, origin: &str, method: &str) -> TestResponse {
+    app.client_request(
+        Method::OPTIONS,
+        "/posts/1",
+        &[
+            ("Origin", origin),
+            ("Access-Control-Request-Method", method),
+        ],
+    )
+    .await
 }
 
 async fn a_refused_cors_preflight_answers_a_json_detail(backend: Backend) {
     let app = app_allowing("https://app.example.com", backend).await;
 
-    let other_origin = app
-        .client_request(
-            Method::OPTIONS,
-            "/posts",
-            &preflight("https://evil.example.com", "POST"),
-        )
-        .await;
-    let other_method = app
-        .client_request(
-            Method::OPTIONS,
-            "/posts",
-            &preflight("https://app.example.com", "TRACE"),
-        )
-        .await;
+    let other_origin = preflight(&app, "https://evil.example.com", "POST").await;
+    let other_method = preflight(&app, "https://app.example.com", "TRACE").await;
 
     other_origin.assert_error(
         StatusCode::BAD_REQUEST,
@@ -64,22 +58,15 @@ async fn cors_allows_the_methods_the_routes_take_and_no_others(backend: Backend)
     let app = app_allowing("https://app.example.com", backend).await;
 
     for method in ["GET", "HEAD", "POST", "PUT", "DELETE"] {
-        let response = app
-            .client_request(
-                Method::OPTIONS,
-                "/posts/1",
-                &preflight("https://app.example.com", method),
-            )
-            .await;
+        let response = preflight(&app, "https://app.example.com", method).await;
         response.assert_status_for(method, StatusCode::OK);
-        let allowed: Vec<String> = response
+        let mut allowed: Vec<&str> = response
             .header("access-control-allow-methods")
             .unwrap_or_default()
             .split(',')
-            .map(|m| m.trim().to_owned())
+            .map(str::trim)
             .collect();
-        let mut allowed = allowed;
-        allowed.sort();
+        allowed.sort_unstable();
         assert_eq!(
             allowed,
             ["DELETE", "GET", "HEAD", "POST", "PUT"],
@@ -87,14 +74,9 @@ async fn cors_allows_the_methods_the_routes_take_and_no_others(backend: Backend)
         );
     }
     for method in ["TRACE", "CONNECT", "PATCH"] {
-        let response = app
-            .client_request(
-                Method::OPTIONS,
-                "/posts/1",
-                &preflight("https://app.example.com", method),
-            )
-            .await;
-        response.assert_status_for(method, StatusCode::BAD_REQUEST);
+        preflight(&app, "https://app.example.com", method)
+            .await
+            .assert_status_for(method, StatusCode::BAD_REQUEST);
     }
 }
 

@@ -299,16 +299,22 @@ fn url_encode(text: &str) -> String {
     text.bytes().map(|b| format!("%{b:02X}")).collect()
 }
 
-/// An SQLite database holding posts from before the search migration gets
-/// them indexed by it.
-fn the_sqlite_migration_indexes_posts_already_there() {
+/// A new SQLite database with no migration run yet, and the migrations.
+fn unmigrated_sqlite() -> (TestDatabase, DbConnection, FileBasedMigrations) {
     let database = TestDatabase::create(&Backend::Sqlite);
-    let mut conn = ConnectionManager::new(database.url().clone())
+    let conn = ConnectionManager::new(database.url().clone())
         .establish()
         .expect("open the database");
     let migrations =
         FileBasedMigrations::from_path(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
             .expect("the SQLite migrations");
+    (database, conn, migrations)
+}
+
+/// An SQLite database holding posts from before the search migration gets
+/// them indexed by it.
+fn the_sqlite_migration_indexes_posts_already_there() {
+    let (_database, mut conn, migrations) = unmigrated_sqlite();
     let DbConnection::Sqlite(sqlite) = &mut conn else {
         unreachable!("an SQLite database")
     };
@@ -364,13 +370,7 @@ fn titles_in(conn: &mut DbConnection, search: &str) -> Vec<String> {
 /// table holding posts (one since retitled, one since deleted), has those
 /// posts found by search after it, and its new table keeps following writes.
 fn a_database_with_the_contentless_search_table_converts_and_search_finds_its_old_posts() {
-    let database = TestDatabase::create(&Backend::Sqlite);
-    let mut conn = ConnectionManager::new(database.url().clone())
-        .establish()
-        .expect("open the database");
-    let migrations =
-        FileBasedMigrations::from_path(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
-            .expect("the SQLite migrations");
+    let (_database, mut conn, migrations) = unmigrated_sqlite();
     let DbConnection::Sqlite(sqlite) = &mut conn else {
         unreachable!("an SQLite database")
     };
