@@ -25,11 +25,12 @@ use crate::error::AppError;
 /// silently truncated.
 pub const MAX_PASSWORD_BYTES: usize = 72;
 
-/// The nice value of the hashing threads: under load the scheduler gives
-/// them about a tenth of what our other threads get. It orders threads
+/// The nice value of the hashing threads, the lowest priority there is:
+/// while request handling wants a core the scheduler gives a hashing thread
+/// a sliver of it, and when nothing else does, all of it. It orders threads
 /// within our session (or cgroup) only, not against a database server in a
-/// session of its own.
-const HASHING_NICENESS: i32 = 10;
+/// session of its own: that is the service manager's (`CPUWeight=`).
+const HASHING_NICENESS: i32 = 19;
 
 /// How far above `BCRYPT_COST` a stored hash's cost may be and still be
 /// verified. Each step doubles the work: a row with cost 31 would hold a
