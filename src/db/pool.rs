@@ -437,23 +437,27 @@ mod tests {
 
     #[test]
     fn turns_are_given_in_arrival_order_and_none_after_the_deadline() {
-        actix_rt::System::new().block_on(async {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a runtime");
+        tokio::task::LocalSet::new().block_on(&runtime, async {
             let (pool, _directory) = one_connection_pool(Duration::from_millis(300));
             let first = pool.turn(pool.deadline()).await.expect("the free turn");
             let served = Rc::new(RefCell::new(Vec::new()));
             let waiters: Vec<_> = (1..=3)
                 .map(|n| {
                     let (pool, served) = (pool.clone(), served.clone());
-                    actix_rt::spawn(async move {
+                    tokio::task::spawn_local(async move {
                         let turn = pool.turn(pool.deadline()).await.expect("a turn in time");
                         served.borrow_mut().push(n);
-                        actix_rt::time::sleep(Duration::from_millis(5)).await;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
                         drop(turn);
                     })
                 })
                 .collect();
             // Every waiter queues, in spawn order, before the turn is freed.
-            actix_rt::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
             drop(first);
             for waiter in waiters {
                 waiter.await.expect("a waiter");
