@@ -96,23 +96,27 @@ mod tests {
 
     #[test]
     fn timestamps_are_written_as_fastapi_writes_them() {
-        assert_eq!(
-            written(2026, 11, 29, (19, 54, 42), 950_631_000),
-            r#""2026-11-29T19:54:42.950631+00:00""#
-        );
-        // Always six digits, cut (not rounded) past the microsecond.
-        assert_eq!(
-            written(2026, 1, 2, (3, 4, 5), 6_789),
-            r#""2026-01-02T03:04:05.000006+00:00""#
-        );
-        assert_eq!(
-            written(1, 1, 1, (0, 0, 0), 0),
-            r#""0001-01-01T00:00:00.000000+00:00""#
-        );
-        // A leap second, as PostgreSQL never stores but chrono can hold.
-        assert_eq!(
-            written(2016, 12, 31, (23, 59, 59), 1_500_000_000),
-            r#""2016-12-31T23:59:60.500000+00:00""#
-        );
+        for (at, expected) in [
+            (
+                written(2026, 11, 29, (19, 54, 42), 950_631_000),
+                "2026-11-29T19:54:42.950631+00:00",
+            ),
+            // Always six digits, cut (not rounded) past the microsecond.
+            (
+                written(2026, 1, 2, (3, 4, 5), 6_789),
+                "2026-01-02T03:04:05.000006+00:00",
+            ),
+            (
+                written(1, 1, 1, (0, 0, 0), 0),
+                "0001-01-01T00:00:00.000000+00:00",
+            ),
+            // A leap second, as PostgreSQL never stores but chrono can hold.
+            (
+                written(2016, 12, 31, (23, 59, 59), 1_500_000_000),
+                "2016-12-31T23:59:60.500000+00:00",
+            ),
+        ] {
+            assert_eq!(at, format!("\"{expected}\""));
+        }
     }
 }
