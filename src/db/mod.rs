@@ -11,7 +11,7 @@ pub mod users;
 pub mod votes;
 pub mod wal_keeper;
 
-pub use pool::{DbConnection, DbPool, write_transaction};
+pub use pool::{DbConnection, DbPool};
 
 /// What the database layer can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -23,17 +23,6 @@ pub enum DbError {
     /// stayed busy until the request's deadline.
     #[error("{0}")]
     Unavailable(String),
-}
-
-impl DbError {
-    /// True when the error says the connection itself is gone (the server
-    /// restarted or the socket died), so the statement may succeed on another.
-    pub fn is_connection_lost(&self) -> bool {
-        match self {
-            Self::Unavailable(_) => true,
-            Self::Query(error) => is_connection_lost(error),
-        }
-    }
 }
 
 /// Whether a statement failed because its connection is gone.

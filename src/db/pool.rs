@@ -5,7 +5,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::connection::{SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, ConnectionError};
@@ -381,37 +381,6 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<(), String> {
             .run_pending_migrations(SQLITE_MIGRATIONS)
             .map(drop)
             .map_err(|e| e.to_string()),
-    }
-}
-
-/// Runs `work` in a transaction that takes the write lock up front.
-///
-/// SQLite's default deferred transaction reads under a shared lock and fails
-/// with "database is locked" (without waiting) when it later tries to write
-/// while another writer went first; `BEGIN IMMEDIATE` waits for the lock
-/// instead. PostgreSQL gets an ordinary transaction.
-pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
-where
-    F: FnOnce(&mut DbConnection) -> Result<T, E>,
-    E: From<diesel::result::Error>,
-{
-    match conn {
-        DbConnection::Sqlite(sqlite) => {
-            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?
-        }
-        DbConnection::Postgres(pg) => AnsiTransactionManager::begin_transaction(pg)?,
-    }
-    match work(conn) {
-        Ok(value) => {
-            <DbConnection as TransactionManager<DbConnection>>::commit_transaction(conn)?;
-            Ok(value)
-        }
-        Err(error) => {
-            // The work's error is the one worth reporting; a failed rollback
-            // marks the connection broken and r2d2 discards it.
-            let _ = <DbConnection as TransactionManager<DbConnection>>::rollback_transaction(conn);
-            Err(error)
-        }
     }
 }
 
