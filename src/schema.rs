@@ -13,11 +13,35 @@ diesel::table! {
 }
 
 diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        session_id -> Int4,
+        expires_at -> Timestamp,
+        spent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Int4,
+        user_id -> Int4,
+        created_at -> Timestamp,
+        last_used_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        user_agent -> Nullable<Text>,
+        client_addr -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Int4,
         email -> Text,
         password_hash -> Text,
         created_at -> Timestamp,
+        tokens_valid_after -> Nullable<Timestamp>,
+        email_key -> Text,
     }
 }
 
@@ -29,7 +53,9 @@ diesel::table! {
 }
 
 diesel::joinable!(posts -> users (owner_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(votes -> posts (post_id));
 diesel::joinable!(votes -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(posts, users, votes,);
+diesel::allow_tables_to_appear_in_same_query!(posts, refresh_tokens, sessions, users, votes,);

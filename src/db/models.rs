@@ -29,6 +29,8 @@ impl User {
 #[diesel(table_name = users)]
 pub struct NewUser<'a> {
     pub email: &'a str,
+    /// What look-alike addresses share; unique.
+    pub email_key: &'a str,
     pub password_hash: &'a str,
     pub created_at: NaiveDateTime,
 }

@@ -179,6 +179,7 @@ pub async fn create_user(
     let user = store::run(&pool, move |conn| {
         let new_user = NewUser {
             email: &email,
+            email_key: &email,
             password_hash: &password_hash,
             created_at: Utc::now().naive_utc().trunc_subsecs(6),
         };
