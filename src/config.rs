@@ -283,6 +283,9 @@ pub struct Settings {
     /// Lifetime of an access token (`ACCESS_TOKEN_EXPIRE_MINUTES`). Tests may
     /// set it below a minute; the environment only takes whole minutes.
     pub token_ttl: TimeDelta,
+    /// Lifetime of a refresh token, and of an idle session
+    /// (`REFRESH_TOKEN_EXPIRE_DAYS`).
+    pub refresh_ttl: TimeDelta,
     pub bcrypt_cost: u32,
     /// Threads, queue and wait of the password-hashing pool
     /// (`PASSWORD_HASH_THREADS`, `PASSWORD_HASH_QUEUE`,
@@ -369,6 +372,9 @@ impl Settings {
         )?;
         let token_ttl = TimeDelta::try_minutes(minutes)
             .ok_or_else(|| ConfigError::new("ACCESS_TOKEN_EXPIRE_MINUTES", "too large"))?;
+        let days: i64 = parse_number(&var, "REFRESH_TOKEN_EXPIRE_DAYS", 14, 1..=36_500)?;
+        let refresh_ttl = TimeDelta::try_days(days)
+            .ok_or_else(|| ConfigError::new("REFRESH_TOKEN_EXPIRE_DAYS", "too large"))?;
         let cors_origins = match var("CORS_ORIGINS") {
             None => CorsOrigins::Any,
             Some(raw) => CorsOrigins::parse(&raw)?,
@@ -421,6 +427,7 @@ impl Settings {
             previous_secret_keys,
             algorithm,
             token_ttl,
+            refresh_ttl,
             bcrypt_cost: parse_number(&var, "BCRYPT_COST", bcrypt::DEFAULT_COST, 4..=31)?,
             password_hashing: HashPoolSize {
                 threads: parse_number(
@@ -527,6 +534,7 @@ mod tests {
         );
         assert_eq!(settings.algorithm, Algorithm::HS256);
         assert_eq!(settings.token_ttl, TimeDelta::minutes(30));
+        assert_eq!(settings.refresh_ttl, TimeDelta::days(14));
         assert_eq!(settings.bcrypt_cost, 12);
         assert_eq!(
             settings.password_hashing.threads,
@@ -721,6 +729,8 @@ mod tests {
         for bad in ["0", "-5", "1.5", "thirty"] {
             let error = settings(&[("ACCESS_TOKEN_EXPIRE_MINUTES", bad)]).unwrap_err();
             assert_eq!(error.name, "ACCESS_TOKEN_EXPIRE_MINUTES", "{bad}");
+            let error = settings(&[("REFRESH_TOKEN_EXPIRE_DAYS", bad)]).unwrap_err();
+            assert_eq!(error.name, "REFRESH_TOKEN_EXPIRE_DAYS", "{bad}");
         }
     }
 

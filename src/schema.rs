@@ -41,7 +41,7 @@ diesel::table! {
         password_hash -> Text,
         created_at -> Timestamp,
         tokens_valid_after -> Nullable<Timestamp>,
-        email_key -> Text,
+        email_key -> Nullable<Text>,
     }
 }
 

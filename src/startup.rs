@@ -17,7 +17,9 @@ use actix_web::{
     App, FromRequest, Handler, HttpServer, Resource, Responder, ResponseError, Route, guard,
 };
 
-use crate::auth::{LoginThrottle, PasswordHasher, TokenService, require_bearer_token};
+use crate::auth::{
+    LoginThrottle, PasswordHasher, SessionService, TokenService, require_bearer_token,
+};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, CorsOrigins, DatabaseUrl, PostShape, Settings, TrustedProxies};
 use crate::db::DbPool;
@@ -27,7 +29,7 @@ use crate::extract::{BodyReadTimeout, MAX_BODY_BYTES, path_config};
 use crate::logging::access_log;
 use crate::metrics::record_request;
 use crate::request_id::assign_request_id;
-use crate::routes::{self, docs, login, posts, root, users, votes};
+use crate::routes::{self, account, docs, login, posts, root, sessions, users, votes};
 use crate::store::PostWriter;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +53,7 @@ pub struct AppState {
     pub pool: web::Data<DbPool>,
     pub post_writer: web::Data<PostWriter>,
     pub tokens: web::Data<TokenService>,
+    pub sessions: web::Data<SessionService>,
     pub hasher: web::Data<PasswordHasher>,
     pub openapi: web::Data<docs::OpenApiJson>,
     pub swagger: web::Data<Arc<utoipa_swagger_ui::Config<'static>>>,
@@ -79,10 +82,12 @@ impl AppState {
             &settings.secret_key,
             settings.algorithm,
             settings.token_ttl,
-            clock,
+            clock.clone(),
         )
         .and_then(|tokens| tokens.with_previous_keys(&settings.previous_secret_keys))
         .map_err(setup("JWT keys"))?;
+        let tokens = Arc::new(tokens);
+        let sessions = SessionService::new(tokens.clone(), clock, settings.refresh_ttl);
         let openapi = docs::OpenApiJson::render(&settings.post_shape)
             .map_err(setup("the OpenAPI document"))?;
         // Batches of new posts on PostgreSQL, as many at once as there are
@@ -95,7 +100,8 @@ impl AppState {
         Ok(Self {
             pool: web::Data::new(pool),
             post_writer: web::Data::new(post_writer),
-            tokens: web::Data::new(tokens),
+            tokens: web::Data::from(tokens),
+            sessions: web::Data::new(sessions),
             hasher: web::Data::new(hasher),
             openapi: web::Data::new(openapi),
             swagger: web::Data::new(docs::swagger_config()),
@@ -133,6 +139,7 @@ pub fn build_app(
         .app_data(state.pool)
         .app_data(state.post_writer)
         .app_data(state.tokens)
+        .app_data(state.sessions)
         .app_data(state.hasher)
         .app_data(state.openapi)
         .app_data(state.swagger)
@@ -147,8 +154,28 @@ pub fn build_app(
         .service(endpoint("/docs").get(docs::swagger_index))
         .service(endpoint("/docs/{file:.+}").get(docs::swagger_asset))
         .service(endpoint("/users").post(users::create_user))
+        // Before `/users/{id}`, which would take `me` for an id.
+        .service(
+            web::scope("/users/me")
+                .wrap(from_fn(require_bearer_token))
+                .service(endpoint("").get(account::get_me).delete(account::delete_me))
+                .service(endpoint("/password").put(account::change_password)),
+        )
         .service(endpoint("/users/{id}").get(users::get_user))
         .service(endpoint("/login").post(login::login))
+        .service(endpoint("/login/refresh").post(login::refresh))
+        .service(
+            web::scope("/sessions")
+                .wrap(from_fn(require_bearer_token))
+                .service(endpoint("").get(sessions::list_sessions))
+                .service(endpoint("/{id}").delete(sessions::revoke_session)),
+        )
+        .service(
+            web::scope("/logout")
+                .wrap(from_fn(require_bearer_token))
+                .service(endpoint("").post(sessions::log_out))
+                .service(endpoint("/all").post(sessions::log_out_everywhere)),
+        )
         .service(
             web::scope("/posts")
                 .wrap(from_fn(require_bearer_token))
@@ -295,6 +322,31 @@ async fn cors_refusals_as_json(
     })
 }
 
+/// How often finished sessions and spent refresh tokens are deleted, and
+/// how many rows of each kind a statement deletes at most.
+const SESSION_CLEANUP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+const SESSION_CLEANUP_BATCH: i64 = 500;
+
+/// Deletes what can no longer matter of sessions, in the background, in
+/// small batches so that no statement holds locks for long. Stops with the
+/// server's runtime.
+fn spawn_session_cleanup(pool: web::Data<DbPool>, sessions: web::Data<SessionService>) {
+    actix_web::rt::spawn(async move {
+        let mut every = actix_web::rt::time::interval(SESSION_CLEANUP_EVERY);
+        loop {
+            every.tick().await;
+            match sessions.delete_finished(&pool, SESSION_CLEANUP_BATCH).await {
+                Ok(0) => {}
+                Ok(deleted) => {
+                    log::debug!("deleted {deleted} finished sessions and refresh tokens")
+                }
+                // An outage is logged by the pool; the next round retries.
+                Err(error) => log::debug!("session cleanup skipped: {error}"),
+            }
+        }
+    });
+}
+
 /// Each worker's blocking pool: the database pool's connections, and a few
 /// for start-up work and requests that fail before they need one.
 fn blocking_threads_for(pool_size: u32) -> usize {
@@ -323,6 +375,7 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
         let state = AppState::build(&settings, clock).await?;
+        spawn_session_cleanup(state.pool.clone(), state.sessions.clone());
         let metrics = match settings.metrics_addr {
             None => None,
             Some(address) => {

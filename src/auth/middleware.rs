@@ -11,21 +11,28 @@ use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 use crate::auth::TokenService;
+use crate::db::models::Caller;
 use crate::error::AppError;
 
 /// The caller named by a valid token, put in the request extensions by the
-/// middleware. Whether the account still exists is checked on the handler's
-/// own connection, in the statements of its own work (see [`crate::store`]),
-/// which saves a pool checkout and a round trip.
+/// middleware. Whether the account still exists, and the token's session
+/// still stands, is checked on the handler's own connection, in the
+/// statements of its own work (see [`crate::store`]), which saves a pool
+/// checkout and a round trip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CurrentUser {
-    id: i32,
+    caller: Caller,
 }
 
 impl CurrentUser {
     /// The caller's user id.
     pub fn id(self) -> i32 {
-        self.id
+        self.caller.user_id
+    }
+
+    /// The caller as the database checks them.
+    pub fn caller(self) -> Caller {
+        self.caller
     }
 }
 
@@ -46,7 +53,7 @@ fn authenticate(req: &ServiceRequest) -> Result<CurrentUser, AppError> {
         .app_data::<web::Data<TokenService>>()
         .ok_or_else(|| AppError::Internal("TokenService is not registered".into()))?;
     Ok(CurrentUser {
-        id: tokens.verify(token)?,
+        caller: tokens.verify(token)?,
     })
 }
 

@@ -1,22 +1,26 @@
-//! JWT access tokens: HMAC-signed, `{user_id, exp, iat}`, compatible with the
-//! FastAPI course's python-jose tokens made with the same `SECRET_KEY`.
+//! JWT access tokens: HMAC-signed, `{user_id, exp, iat, sid}`, compatible
+//! with the FastAPI course's python-jose tokens made with the same
+//! `SECRET_KEY` (which carry no `sid`, and may carry no `iat`).
 
 use std::sync::Arc;
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::config::SecretKey;
+use crate::db::models::Caller;
 use crate::error::AppError;
 
-/// What postapi puts in a token: the course's claims plus `iat`.
+/// What postapi puts in a token: the course's claims, `iat`, and the
+/// session the token belongs to.
 #[derive(Debug, Serialize)]
 struct IssuedClaims {
     user_id: i32,
     exp: i64,
     iat: i64,
+    sid: i32,
 }
 
 /// What a token must carry to be accepted. `exp` and `nbf` are NumericDates:
@@ -26,6 +30,8 @@ struct ReceivedClaims {
     user_id: i32,
     exp: f64,
     nbf: Option<f64>,
+    iat: Option<f64>,
+    sid: Option<i32>,
 }
 
 pub struct TokenService {
@@ -79,19 +85,27 @@ impl TokenService {
         Ok(self)
     }
 
-    pub fn issue(&self, user_id: i32) -> Result<String, AppError> {
+    /// How long an access token lives.
+    pub fn ttl(&self) -> TimeDelta {
+        self.ttl
+    }
+
+    /// An access token for user `user_id` in session `session_id`.
+    pub fn issue(&self, user_id: i32, session_id: i32) -> Result<String, AppError> {
         let now = self.clock.now().timestamp();
         let claims = IssuedClaims {
             user_id,
             exp: now.saturating_add(self.ttl.num_seconds()),
             iat: now,
+            sid: session_id,
         };
         jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.encoding_key)
             .map_err(|e| AppError::Internal(format!("signing a token: {e}")))
     }
 
-    /// The user id a valid, unexpired token speaks for.
-    pub fn verify(&self, token: &str) -> Result<i32, AppError> {
+    /// Who a valid, unexpired token speaks for. Whether its session or user
+    /// still stands is the database's to say (see `db::sessions`).
+    pub fn verify(&self, token: &str) -> Result<Caller, AppError> {
         let claims = self
             .decode(token)
             .map_err(|e| {
@@ -108,7 +122,20 @@ impl TokenService {
             log::debug!("token refused: expired or not yet valid");
             return Err(AppError::invalid_token());
         }
-        Ok(claims.user_id)
+        // The course's tokens carry no `iat`: they were issued a lifetime
+        // before they expire.
+        let issued = claims
+            .iat
+            .unwrap_or(claims.exp - self.ttl.num_seconds() as f64);
+        let issued_at = DateTime::from_timestamp(issued.floor() as i64, 0).ok_or_else(|| {
+            log::debug!("token refused: its issue time is out of range");
+            AppError::invalid_token()
+        })?;
+        Ok(Caller {
+            user_id: claims.user_id,
+            session_id: claims.sid,
+            issued_at: issued_at.naive_utc(),
+        })
     }
 
     /// Checks the signature with the current key, then the previous ones.

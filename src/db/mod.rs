@@ -7,6 +7,7 @@ pub mod availability;
 pub mod models;
 pub mod pool;
 pub mod posts;
+pub mod sessions;
 pub mod users;
 pub mod votes;
 pub mod wal_keeper;

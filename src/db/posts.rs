@@ -6,12 +6,12 @@
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Array, Bool, Integer, Text, Timestamp};
+use diesel::sql_types::{Array, Bool, Integer, Nullable, Text, Timestamp};
 
 use super::DbConnection;
-use super::models::{NewPost, Post, PostChanges, PostWithVotes, User};
+use super::models::{Caller, NewPost, Post, PostChanges, PostWithVotes, User};
 use super::pool::{MultiBackend, lower};
-use super::users::exists_filter;
+use super::sessions::caller_alive;
 use crate::schema::{posts, users};
 
 // The owner is a correlated subquery rather than a join: with `posts` alone
@@ -52,17 +52,17 @@ fn posts_with_votes() -> _ {
 const MIN_INDEXED_SEARCH_CHARS: usize = 3;
 
 /// One page of posts, newest first; `search` is a literal, case-insensitive
-/// substring of the title. Empty unless user `caller` exists.
+/// substring of the title. Empty unless `caller`'s token is still good.
 pub fn list(
     conn: &mut DbConnection,
-    caller: i32,
+    caller: Caller,
     limit: i64,
     skip: i64,
     search: Option<&str>,
 ) -> QueryResult<Vec<PostWithVotes>> {
     let newest_first = posts_with_votes()
         .order_by((posts::created_at.desc(), posts::id.desc()))
-        .filter(exists_filter(caller))
+        .filter(caller_alive(caller))
         .into_boxed();
     let search = search.filter(|s| !s.is_empty());
     if search.is_none() && skip == 0 {
@@ -144,15 +144,15 @@ fn fts_phrase(text: &str) -> String {
     format!("\"{}\"", text.to_lowercase().replace('"', "\"\""))
 }
 
-/// Post `id`, if it and user `caller` exist.
+/// Post `id`, if it exists and `caller`'s token is still good.
 pub fn find_with_votes(
     conn: &mut DbConnection,
     id: i32,
-    caller: i32,
+    caller: Caller,
 ) -> QueryResult<Option<PostWithVotes>> {
     posts_with_votes()
         .filter(posts::id.eq(id))
-        .filter(exists_filter(caller))
+        .filter(caller_alive(caller))
         .first(conn)
         .optional()
 }
@@ -171,14 +171,16 @@ pub fn owner_of(conn: &mut DbConnection, id: i32) -> QueryResult<Option<i32>> {
 }
 
 /// Inserts posts and reads each back with its owner (no votes yet), in the
-/// order given; `None` for a post whose owner no longer exists.
+/// order given; `None` for a post whose author's token is no longer good
+/// (the account deleted, the session revoked).
 ///
 /// On PostgreSQL all of them are one statement, whatever their number (see
-/// [`crate::db::post_writer`], which gathers them): the rows of the arrays
-/// whose owner exists are inserted, then joined to their owners, in a CTE.
+/// [`crate::store::post_writer`], which gathers them): the rows of the
+/// arrays whose author's token is still good are inserted, then joined to
+/// their owners, in a CTE.
 /// An owner deleted while the statement runs fails the foreign key, and the
 /// whole statement with it: the posts are then written one by one, in one
-/// transaction, to tell which. SQLite, in process, looks each owner up and
+/// transaction, to tell which. SQLite, in process, checks each author and
 /// then inserts.
 pub fn insert_all(
     conn: &mut DbConnection,
@@ -208,7 +210,7 @@ pub fn insert_all(
         DbConnection::Sqlite(_) => new_posts
             .iter()
             .map(
-                |new_post| match super::users::find(conn, new_post.owner_id)? {
+                |new_post| match super::sessions::account(conn, new_post.author)? {
                     None => Ok(None),
                     Some(owner) => diesel::insert_into(posts::table)
                         .values(new_post)
@@ -300,7 +302,8 @@ impl InsertedPost {
 }
 
 /// Diesel's DSL has no CTE: the statement is written out, its values bound
-/// as one array per column.
+/// as one array per column. Each row's author is checked as
+/// [`caller_alive`] checks a caller.
 fn insert_returning_owners(
     pg: &mut diesel::PgConnection,
     new_posts: &[NewPost<'_>],
@@ -308,10 +311,17 @@ fn insert_returning_owners(
     let rows: Vec<InsertedPost> = diesel::sql_query(
         "WITH inserted AS ( \
              INSERT INTO posts (title, content, published, created_at, owner_id) \
-             SELECT new.* \
-             FROM unnest($1, $2, $3, $4, $5) \
-                  AS new (title, content, published, created_at, owner_id) \
-             WHERE EXISTS (SELECT 1 FROM users WHERE users.id = new.owner_id) \
+             SELECT new.title, new.content, new.published, new.created_at, new.owner_id \
+             FROM unnest($1, $2, $3, $4, $5, $6, $7) \
+                  AS new (title, content, published, created_at, owner_id, \
+                          session_id, issued_at) \
+             WHERE CASE WHEN new.session_id IS NULL \
+                 THEN EXISTS (SELECT 1 FROM users WHERE users.id = new.owner_id \
+                     AND (users.tokens_valid_after IS NULL \
+                          OR users.tokens_valid_after < new.issued_at)) \
+                 ELSE EXISTS (SELECT 1 FROM sessions WHERE sessions.id = new.session_id \
+                     AND sessions.user_id = new.owner_id AND sessions.revoked_at IS NULL) \
+                 END \
              RETURNING id, title, content, published, created_at, owner_id) \
          SELECT inserted.*, users.email AS owner_email, users.created_at AS owner_created_at \
          FROM inserted JOIN users ON users.id = inserted.owner_id",
@@ -331,6 +341,18 @@ fn insert_returning_owners(
     )
     .bind::<Array<Timestamp>, _>(new_posts.iter().map(|p| p.created_at).collect::<Vec<_>>())
     .bind::<Array<Integer>, _>(new_posts.iter().map(|p| p.owner_id).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Integer>>, _>(
+        new_posts
+            .iter()
+            .map(|p| p.author.session_id)
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Timestamp>, _>(
+        new_posts
+            .iter()
+            .map(|p| p.author.issued_at)
+            .collect::<Vec<_>>(),
+    )
     .load(pg)?;
     // Rows come back in no promised order: each is matched to the first post
     // it equals. Posts equal in every field are interchangeable. A post with

@@ -22,13 +22,6 @@ pub fn find(conn: &mut DbConnection, id: i32) -> QueryResult<Option<User>> {
         .optional()
 }
 
-/// True while user `id` exists: the filter with which a read requires its
-/// caller, so the check costs no statement of its own.
-#[diesel::dsl::auto_type]
-pub fn exists_filter(id: i32) -> _ {
-    diesel::dsl::exists(users::table.find(id))
-}
-
 /// Looks up by an email already normalised (trimmed, lower-cased).
 pub fn credentials_by_email(
     conn: &mut DbConnection,
@@ -47,4 +40,25 @@ pub fn set_password_hash(conn: &mut DbConnection, id: i32, hash: &str) -> QueryR
     diesel::update(users::table.find(id))
         .set(users::password_hash.eq(hash))
         .execute(conn)
+}
+
+/// Deletes user `id` with everything of theirs (the foreign keys cascade to
+/// posts, votes and sessions); `false` if there was no such user.
+pub fn delete(conn: &mut DbConnection, id: i32) -> QueryResult<bool> {
+    Ok(diesel::delete(users::table.find(id)).execute(conn)? > 0)
+}
+
+/// Replaces user `id`'s password, ending every session of theirs but `keep`
+/// and refusing their tokens without a session issued until `now`.
+pub fn change_password(
+    conn: &mut DbConnection,
+    id: i32,
+    hash: &str,
+    keep: Option<i32>,
+    now: chrono::NaiveDateTime,
+) -> QueryResult<()> {
+    conn.transaction(|conn| {
+        set_password_hash(conn, id, hash)?;
+        super::sessions::revoke_all(conn, id, keep, now)
+    })
 }

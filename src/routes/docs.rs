@@ -13,7 +13,7 @@ use utoipa_swagger_ui::Config;
 
 use crate::config::PostShape;
 use crate::error::AppError;
-use crate::routes::{login, post_shape, posts, root, schemas, users, votes};
+use crate::routes::{account, login, post_shape, posts, root, schemas, sessions, users, votes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,8 +26,16 @@ use crate::routes::{login, post_shape, posts, root, schemas, users, votes};
         root::health,
         root::live,
         users::create_user,
+        account::get_me,
+        account::change_password,
+        account::delete_me,
         users::get_user,
         login::login,
+        login::refresh,
+        sessions::list_sessions,
+        sessions::revoke_session,
+        sessions::log_out,
+        sessions::log_out_everywhere,
         posts::list_posts,
         posts::get_post,
         posts::create_post,
@@ -45,8 +53,9 @@ use crate::routes::{login, post_shape, posts, root, schemas, users, votes};
     modifiers(&SecuritySchemes),
     tags(
         (name = "root", description = "Liveness"),
-        (name = "users", description = "Sign up and look up users"),
-        (name = "authentication", description = "Trade credentials for a bearer token"),
+        (name = "users", description = "Sign up, look up users, and manage your own account"),
+        (name = "authentication", description = "Trade credentials, or a refresh token, for a bearer token"),
+        (name = "sessions", description = "Where you are logged in; log out"),
         (name = "posts", description = "Posts, with their owner and vote count"),
         (name = "votes", description = "Vote on posts"),
     )
@@ -62,9 +71,10 @@ impl Modify for SecuritySchemes {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "OAuth2PasswordBearer",
-            SecurityScheme::OAuth2(OAuth2::new([Flow::Password(Password::new(
+            SecurityScheme::OAuth2(OAuth2::new([Flow::Password(Password::with_refresh_url(
                 "/login",
                 Scopes::new(),
+                "/login/refresh",
             ))])),
         );
         components.add_security_scheme(

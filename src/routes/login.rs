@@ -1,13 +1,15 @@
 //! `POST /login`: the OAuth2 password form (urlencoded or multipart, as
-//! FastAPI's `OAuth2PasswordRequestForm` takes it) or JSON.
+//! FastAPI's `OAuth2PasswordRequestForm` takes it) or JSON; each success
+//! opens a session. `POST /login/refresh`: a refresh token for a new pair.
 
 use actix_multipart::Multipart;
 use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
+use actix_web::http::header::USER_AGENT;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
-use secrecy::SecretString;
 use secrecy::zeroize::{Zeroize, Zeroizing};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::openapi::RefOr;
@@ -16,25 +18,54 @@ use utoipa::openapi::schema::{Object, ObjectBuilder, OneOfBuilder, Schema, Type}
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::auth::password::{MAX_COST_ABOVE_CONFIGURED, Verdict, take_password};
+use crate::auth::sessions::{Origin, TokenPair};
 use crate::auth::throttle::LoginAttempt;
-use crate::auth::{LoginThrottle, PasswordHasher, TokenService};
+use crate::auth::{LoginThrottle, PasswordHasher, SessionService};
 use crate::client_addr::client_address;
 use crate::db::{self, DbPool};
 use crate::error::{AppError, FieldError};
 use crate::extract::{
     BodyFuture, BodyKind, body_kind, last_value, parse_json, read_body, read_request,
 };
-use crate::routes::schemas::{MalformedBody, PayloadTooLarge, TooManyRequests, Unavailable};
+use crate::routes::schemas::{
+    MalformedBody, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
+};
 use crate::routes::users::{EXAMPLE_EMAIL, EXAMPLE_PASSWORD};
 use crate::routes::{ErrorBody, ValidationErrorBody};
 use crate::store;
 use crate::validation::{BodyFields, json_object};
 
+/// What a login or a refresh answers. The course's clients read the first
+/// two fields and ignore the rest.
 #[derive(Serialize, ToSchema)]
 pub struct Token {
+    /// A JWT for `Authorization: Bearer`.
     pub access_token: String,
     #[schema(example = "bearer")]
     pub token_type: String,
+    /// For `POST /login/refresh`, once: each refresh answers a new one.
+    #[serde(serialize_with = "expose")]
+    #[schema(value_type = String)]
+    pub refresh_token: SecretString,
+    /// The access token's lifetime, in seconds.
+    #[schema(example = 1800)]
+    pub expires_in: i64,
+}
+
+impl From<TokenPair> for Token {
+    fn from(pair: TokenPair) -> Self {
+        Self {
+            access_token: pair.access_token,
+            token_type: "bearer".into(),
+            refresh_token: pair.refresh_token,
+            expires_in: pair.expires_in,
+        }
+    }
+}
+
+/// The one place a refresh token leaves as text: the answer that hands it out.
+fn expose<S: serde::Serializer>(secret: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(secret.expose_secret())
 }
 
 /// The JSON form of the credentials: `email` and `password`, or `username`
@@ -258,7 +289,8 @@ fn append_wiping(buffer: &mut Vec<u8>, chunk: &[u8]) {
     buffer.extend_from_slice(chunk);
 }
 
-/// Log in: trade an email and password for an access token.
+/// Log in: trade an email and password for an access token and a refresh
+/// token, in a new session.
 #[utoipa::path(
     post,
     path = "/login",
@@ -285,7 +317,7 @@ pub async fn login(
     req: HttpRequest,
     pool: web::Data<DbPool>,
     hasher: web::Data<PasswordHasher>,
-    tokens: web::Data<TokenService>,
+    sessions: web::Data<SessionService>,
     throttle: web::Data<LoginThrottle>,
     credentials: Credentials,
 ) -> Result<HttpResponse, AppError> {
@@ -329,11 +361,16 @@ pub async fn login(
     if let Some(hash) = rehashed {
         store_rehash(&pool, user_id, hash, hasher.cost()).await;
     }
-    let access_token = tokens.issue(user_id)?;
-    Ok(HttpResponse::Ok().json(Token {
-        access_token,
-        token_type: "bearer".into(),
-    }))
+    let origin = Origin {
+        user_agent: req
+            .headers()
+            .get(USER_AGENT)
+            .and_then(|agent| agent.to_str().ok())
+            .map(str::to_owned),
+        client_addr: Some(client_address(&req).to_string()),
+    };
+    let pair = sessions.open(&pool, user_id, origin).await?;
+    Ok(HttpResponse::Ok().json(Token::from(pair)))
 }
 
 /// The one 403 of a failed login, whatever failed; the attempt counts as a
@@ -355,6 +392,140 @@ async fn store_rehash(pool: &DbPool, user_id: i32, hash: String, cost: u32) {
         Ok(_) => log::info!("user {user_id} went before their password could be rehashed"),
         Err(error) => log::warn!("cannot store user {user_id}'s rehashed password: {error}"),
     }
+}
+
+/// `POST /login/refresh`, as JSON or as the OAuth2 refresh form.
+#[derive(Debug)]
+pub struct RefreshRequest {
+    pub refresh_token: SecretString,
+}
+
+/// The JSON form of a refresh.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the request body; parsing is by hand below
+pub struct RefreshJson {
+    #[schema(schema_with = refresh_token_schema)]
+    refresh_token: String,
+    /// Optional here.
+    #[schema(required = false, schema_with = refresh_grant_type)]
+    grant_type: String,
+}
+
+/// The OAuth2 refresh form (RFC 6749, 6).
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the request body; parsing is by hand below
+pub struct RefreshForm {
+    #[schema(schema_with = refresh_token_schema)]
+    refresh_token: String,
+    #[schema(schema_with = refresh_grant_type)]
+    grant_type: String,
+}
+
+fn refresh_token_schema() -> Object {
+    string()
+        .min_length(Some(1))
+        .description(Some("The refresh token of the last login or refresh."))
+        .build()
+}
+
+fn refresh_grant_type() -> Object {
+    string().enum_values(Some([REFRESH_GRANT])).build()
+}
+
+/// The OAuth2 grant type of a refresh (RFC 6749, 6).
+const REFRESH_GRANT: &str = "refresh_token";
+
+impl FromRequest for RefreshRequest {
+    type Error = AppError;
+    type Future = BodyFuture<Self>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        read_request(req, payload, |req, mut payload| async move {
+            let bytes = read_body(&req, &mut payload).await?;
+            let is_form = req
+                .mime_type()
+                .ok()
+                .flatten()
+                .is_some_and(|mime| mime.essence_str() == "application/x-www-form-urlencoded");
+            if is_form {
+                let pairs: Vec<(String, String)> =
+                    serde_urlencoded::from_bytes(&bytes).map_err(|_| AppError::malformed_body())?;
+                // As FastAPI's forms: an empty field is a missing one.
+                let field = |name: &str| last_value(&pairs, name).filter(|value| !value.is_empty());
+                refresh_request(field("refresh_token"), field("grant_type"), true)
+            } else {
+                let body = parse_json(&bytes)?;
+                let object = json_object(&body)?;
+                let mut fields = BodyFields::new(object);
+                let token = fields.string("refresh_token");
+                let grant = match object.get("grant_type") {
+                    None | Some(Value::Null) => None,
+                    Some(_) => fields.string("grant_type"),
+                };
+                let token = fields.finish(token)?;
+                refresh_request(Some(token), grant, false)
+            }
+        })
+    }
+}
+
+fn refresh_request(
+    token: Option<&str>,
+    grant: Option<&str>,
+    grant_required: bool,
+) -> Result<RefreshRequest, AppError> {
+    let mut errors = Vec::new();
+    match grant {
+        Some(REFRESH_GRANT) => {}
+        Some(_) => errors.push(FieldError::new(
+            &["body", "grant_type"],
+            format!("unexpected value; permitted: '{REFRESH_GRANT}'"),
+            "value_error.const",
+        )),
+        None if grant_required => errors.push(FieldError::missing(&["body", "grant_type"])),
+        None => {}
+    }
+    if token.is_none() {
+        errors.push(FieldError::missing(&["body", "refresh_token"]));
+    }
+    match token {
+        Some(token) if errors.is_empty() => Ok(RefreshRequest {
+            refresh_token: SecretString::from(token),
+        }),
+        _ => Err(AppError::Validation(errors)),
+    }
+}
+
+/// Trade a refresh token for a new access token and refresh token. The one
+/// presented is spent: presenting it again ends its session.
+#[utoipa::path(
+    post,
+    path = "/login/refresh",
+    tag = "authentication",
+    request_body(
+        description = "The refresh token, as JSON or as the OAuth2 form with \
+                       `grant_type=refresh_token`",
+        content(
+            (RefreshJson = "application/json"),
+            (RefreshForm = "application/x-www-form-urlencoded"),
+        ),
+    ),
+    responses(
+        (status = 200, description = "Successful Response", body = Token),
+        (status = 400, response = MalformedBody),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, description = "Validation Error", body = ValidationErrorBody),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn refresh(
+    pool: web::Data<DbPool>,
+    sessions: web::Data<SessionService>,
+    request: RefreshRequest,
+) -> Result<HttpResponse, AppError> {
+    let pair = sessions.refresh(&pool, request.refresh_token).await?;
+    Ok(HttpResponse::Ok().json(Token::from(pair)))
 }
 
 #[cfg(test)]

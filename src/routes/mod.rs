@@ -1,12 +1,14 @@
 //! HTTP handlers, one module per resource, with their request and response
 //! shapes.
 
+pub mod account;
 pub mod docs;
 pub mod login;
 pub mod post_shape;
 pub mod posts;
 pub mod root;
 pub mod schemas;
+pub mod sessions;
 pub mod users;
 pub mod votes;
 

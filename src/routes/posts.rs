@@ -220,7 +220,7 @@ pub async fn list_posts(
     shape: web::Data<PostShape>,
     query: ListPostsQuery,
 ) -> Result<HttpResponse, AppError> {
-    let posts = store::read_as(&pool, caller.id(), move |conn, caller| {
+    let posts = store::read_as(&pool, caller.caller(), move |conn, caller| {
         db::posts::list(
             conn,
             caller,
@@ -259,7 +259,7 @@ pub async fn get_post(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let id = row_id(id, not_found_to_read)?;
-    let post = store::read_as(&pool, caller.id(), move |conn, caller| {
+    let post = store::read_as(&pool, caller.caller(), move |conn, caller| {
         db::posts::find_with_votes(conn, id, caller)
     })
     .await?;
@@ -289,8 +289,9 @@ pub async fn create_post(
     caller: CurrentUser,
     ValidJson(input): ValidJson<PostIn>,
 ) -> Result<HttpResponse, AppError> {
-    // The post's foreign key names the caller, so a deleted account shows
-    // as a post not written: 401, at no statement of its own.
+    // The insert checks the caller's token as it writes, so a deleted
+    // account or a revoked session shows as a post not written: 401, at no
+    // statement of its own.
     let post = writer
         .write(
             &pool,
@@ -299,11 +300,11 @@ pub async fn create_post(
                 content: input.content,
                 published: input.published,
                 created_at: Utc::now().naive_utc().trunc_subsecs(6),
-                owner_id: caller.id(),
+                author: caller.caller(),
             },
         )
         .await?
-        .ok_or_else(|| store::caller_gone(caller.id()))?;
+        .ok_or_else(|| store::caller_refused(caller.caller()))?;
     Ok(HttpResponse::Created().json(PostBody::written(&shape, post)))
 }
 
@@ -333,7 +334,7 @@ pub async fn update_post(
     ValidJson(input): ValidJson<PostIn>,
 ) -> Result<HttpResponse, AppError> {
     let id = row_id(id, not_found_to_change)?;
-    let post = store::run_as(&pool, caller.id(), move |conn, owner| {
+    let post = store::run_as(&pool, caller.caller(), move |conn, owner| {
         let (post, votes) = db::posts::update_owned(conn, id, owner.id, &input.as_changes())?
             .ok_or_else(|| unchanged(conn, id))?;
         Ok(PostWithVotes { post, owner, votes })
@@ -366,7 +367,7 @@ pub async fn delete_post(
     let id = row_id(id, not_found_to_change)?;
     store::run_as(
         &pool,
-        caller.id(),
+        caller.caller(),
         move |conn, owner| match db::posts::delete_owned(conn, id, owner.id)? {
             true => Ok(()),
             false => Err(unchanged(conn, id)),

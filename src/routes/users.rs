@@ -77,7 +77,7 @@ fn email_schema() -> Object {
 
 /// JSON Schema counts characters and bcrypt counts bytes: `maxLength` is a
 /// bound every accepted password keeps, and `x-max-utf8-bytes` the real one.
-fn password_schema() -> Object {
+pub fn password_schema() -> Object {
     let mut schema = schemas::text(MIN_PASSWORD_CHARS, MAX_PASSWORD_BYTES)
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)))
         .description(Some(format!(
@@ -179,7 +179,7 @@ pub async fn create_user(
     let user = store::run(&pool, move |conn| {
         let new_user = NewUser {
             email: &email,
-            email_key: &email,
+            email_key: None,
             password_hash: &password_hash,
             created_at: Utc::now().naive_utc().trunc_subsecs(6),
         };

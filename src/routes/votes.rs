@@ -93,7 +93,7 @@ pub async fn vote(
     ValidJson(input): ValidJson<VoteIn>,
 ) -> Result<HttpResponse, AppError> {
     let message = if i64::from(input.dir) == ADD_VOTE {
-        store::run_as(&pool, caller.id(), move |conn, voter| {
+        store::run_as(&pool, caller.caller(), move |conn, voter| {
             let vote = Vote {
                 user_id: voter.id,
                 post_id: input.post_id,
@@ -114,7 +114,7 @@ pub async fn vote(
         .await?;
         "successfully added vote"
     } else {
-        store::run_as(&pool, caller.id(), move |conn, voter| {
+        store::run_as(&pool, caller.caller(), move |conn, voter| {
             let vote = Vote {
                 user_id: voter.id,
                 post_id: input.post_id,

@@ -10,7 +10,7 @@ use std::time::Instant;
 use actix_web::web;
 use diesel::QueryResult;
 
-use crate::db::models::User;
+use crate::db::models::{Caller, User};
 use crate::db::{self, DbConnection, DbError, DbPool};
 use crate::error::AppError;
 
@@ -113,10 +113,10 @@ where
     result
 }
 
-/// Runs `work` for user `caller` once the account is found on the same
-/// connection, and given it: a deleted user's token gets 401 before anything
-/// else runs.
-pub async fn run_as<T, F>(pool: &DbPool, caller: i32, work: F) -> Result<T, AppError>
+/// Runs `work` for `caller` once their account is found, and their token
+/// still good, on the same connection: a deleted user's or a revoked
+/// session's token gets 401 before anything else runs.
+pub async fn run_as<T, F>(pool: &DbPool, caller: Caller, work: F) -> Result<T, AppError>
 where
     F: FnOnce(&mut DbConnection, User) -> Result<T, AppError> + Send + 'static,
     T: Send + 'static,
@@ -128,14 +128,14 @@ where
     .await
 }
 
-/// Runs `query`, a read for user `caller` that finds nothing unless the
-/// account exists (it filters on [`db::users::exists_filter`]), so a read
+/// Runs `query`, a read for `caller` that finds nothing unless their token
+/// is still good (it filters on [`db::sessions::caller_alive`]), so a read
 /// costs one statement. Only an empty answer costs a second, to tell a
-/// deleted caller (401) from an empty page or a missing post. Retried on
+/// refused caller (401) from an empty page or a missing post. Retried on
 /// another connection when the first proves dead.
-pub async fn read_as<T, F>(pool: &DbPool, caller: i32, query: F) -> Result<T, AppError>
+pub async fn read_as<T, F>(pool: &DbPool, caller: Caller, query: F) -> Result<T, AppError>
 where
-    F: Fn(&mut DbConnection, i32) -> QueryResult<T> + Send + 'static,
+    F: Fn(&mut DbConnection, Caller) -> QueryResult<T> + Send + 'static,
     T: Rows + Send + 'static,
 {
     run_retrying(pool, move |conn| {
@@ -148,13 +148,19 @@ where
     .await
 }
 
-fn require_account(conn: &mut DbConnection, caller: i32) -> Result<User, AppError> {
-    db::users::find(conn, caller)?.ok_or_else(|| caller_gone(caller))
+/// The caller's account, or 401 if it is gone or their token no longer good.
+pub fn require_account(conn: &mut DbConnection, caller: Caller) -> Result<User, AppError> {
+    db::sessions::account(conn, caller)?.ok_or_else(|| caller_refused(caller))
 }
 
-/// The 401 for a valid token whose user no longer exists.
-pub fn caller_gone(caller: i32) -> AppError {
-    log::debug!("token refused: user {caller} no longer exists");
+/// The 401 for a well-signed, unexpired token refused by the database: its
+/// user deleted, its session revoked, or issued before the account's cut-off.
+pub fn caller_refused(caller: Caller) -> AppError {
+    log::debug!(
+        "token refused: user {} is gone, or session {:?} revoked or before the cut-off",
+        caller.user_id,
+        caller.session_id
+    );
     AppError::invalid_token()
 }
 

@@ -19,7 +19,7 @@ use actix_rt::{ArbiterHandle, System};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use super::run_until;
-use crate::db::models::{NewPost, PostChanges, PostWithVotes};
+use crate::db::models::{Caller, NewPost, PostChanges, PostWithVotes};
 use crate::db::{self, DbPool};
 use crate::error::AppError;
 
@@ -34,7 +34,8 @@ pub struct PostToWrite {
     pub content: String,
     pub published: bool,
     pub created_at: chrono::NaiveDateTime,
-    pub owner_id: i32,
+    /// Who writes it: the post is theirs, if their token is still good.
+    pub author: Caller,
 }
 
 impl PostToWrite {
@@ -46,13 +47,14 @@ impl PostToWrite {
                 published: self.published,
             },
             created_at: self.created_at,
-            owner_id: self.owner_id,
+            owner_id: self.author.user_id,
+            author: self.author,
         }
     }
 }
 
 /// What a request is told of its post: written, with its owner, or `None`
-/// when the owner no longer exists.
+/// when its author's token is no longer good.
 type Outcome = Result<Option<PostWithVotes>, AppError>;
 
 struct Queued {

@@ -93,7 +93,11 @@ fn assert_token_for(what: impl std::fmt::Display, response: &TestResponse) -> St
     let object = body.as_object().expect("a Token object");
     let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["access_token", "token_type"], "{what}: {body}");
+    assert_eq!(
+        keys,
+        ["access_token", "expires_in", "refresh_token", "token_type"],
+        "{what}: {body}"
+    );
     assert_eq!(body["token_type"], "bearer", "{what}");
     let token = body["access_token"]
         .as_str()

@@ -27,6 +27,7 @@ mod request_ids;
 mod rotation;
 mod round_trips;
 mod search_index;
+mod sessions;
 mod shutdown;
 mod slow_clients;
 mod startup;
@@ -57,6 +58,7 @@ fn main() -> std::process::ExitCode {
         rotation::tests(),
         round_trips::tests(),
         search_index::tests(),
+        sessions::tests(),
         shutdown::tests(),
         slow_clients::tests(),
         startup::tests(),

@@ -329,7 +329,8 @@ fn the_sqlite_migration_indexes_posts_already_there() {
         .expect("posts before the index");
 
     run_migrations(&mut conn).expect("the remaining migrations");
-    let found = postapi::db::posts::list(&mut conn, 1, 10, 0, Some("ÜNÏCODE")).expect("search");
+    let found =
+        postapi::db::posts::list(&mut conn, user_one(), 10, 0, Some("ÜNÏCODE")).expect("search");
     let indexed = diesel::sql_query("SELECT COUNT(*) AS count FROM posts_search")
         .get_result::<Count>(&mut conn)
         .expect("count")
@@ -355,9 +356,18 @@ fn the_sqlite_migration_indexes_posts_already_there() {
 /// The migration after which SQLite's search table is no longer contentless.
 const CONVERSION: &str = "2026-11-30-000000_index_titles_for_older_sqlite";
 
+/// User 1, as a token without a session speaks for them.
+fn user_one() -> postapi::db::models::Caller {
+    postapi::db::models::Caller {
+        user_id: 1,
+        session_id: None,
+        issued_at: chrono::Utc::now().naive_utc(),
+    }
+}
+
 /// Titles that `search` finds, as user 1 sees them, straight from the query.
 fn titles_in(conn: &mut DbConnection, search: &str) -> Vec<String> {
-    let mut titles: Vec<String> = postapi::db::posts::list(conn, 1, 100, 0, Some(search))
+    let mut titles: Vec<String> = postapi::db::posts::list(conn, user_one(), 100, 0, Some(search))
         .unwrap_or_else(|e| panic!("search {search:?}: {e}"))
         .into_iter()
         .map(|p| p.post.title)

@@ -421,7 +421,7 @@ async fn a_token_with_extra_claims_is_accepted(backend: Backend) {
     assert_accepted(&app, &token).await;
 }
 
-async fn the_issued_token_carries_user_id_iat_and_exp_at_iat_plus_the_ttl(backend: Backend) {
+async fn the_issued_token_carries_user_id_sid_iat_and_exp_at_iat_plus_the_ttl(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let user = app.sign_up("alice@example.com").await;
     let issued_at = now(&app);
@@ -438,7 +438,8 @@ async fn the_issued_token_carries_user_id_iat_and_exp_at_iat_plus_the_ttl(backen
         .map(String::as_str)
         .collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["exp", "iat", "user_id"], "{claims}");
+    assert_eq!(keys, ["exp", "iat", "sid", "user_id"], "{claims}");
+    assert!(claims["sid"].is_i64(), "an integer session id: {claims}");
     assert_eq!(claims["user_id"], user["id"]);
     assert!(claims["user_id"].is_i64(), "an integer user_id: {claims}");
     assert_eq!(claims["iat"], json!(issued_at));
@@ -578,7 +579,7 @@ pub fn tests() -> Vec<Trial> {
         a_token_for_a_user_id_that_never_existed_is_a_401,
         a_token_with_only_user_id_and_exp_as_python_jose_makes_it_is_accepted,
         a_token_with_extra_claims_is_accepted,
-        the_issued_token_carries_user_id_iat_and_exp_at_iat_plus_the_ttl,
+        the_issued_token_carries_user_id_sid_iat_and_exp_at_iat_plus_the_ttl,
         the_issued_token_is_signed_with_the_secret_key_and_hs256,
         a_server_configured_for_hs512_issues_and_accepts_hs512_tokens_only,
         a_server_configured_for_hs384_issues_and_accepts_hs384_tokens,

@@ -2,10 +2,8 @@
 
 ALTER TABLE users ADD COLUMN tokens_valid_after TIMESTAMP;
 
--- SQLite cannot drop a column's default: the application always sets it.
-ALTER TABLE users ADD COLUMN email_key TEXT NOT NULL DEFAULT '';
-UPDATE users SET email_key = email;
-CREATE UNIQUE INDEX users_email_key_idx ON users (email_key);
+ALTER TABLE users ADD COLUMN email_key TEXT;
+CREATE UNIQUE INDEX users_email_key_idx ON users ((COALESCE(email_key, email)));
 
 CREATE TABLE sessions (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
