@@ -295,7 +295,8 @@ pub fn cut_off_unsessioned_tokens(
 
 /// Deletes at most `batch` rows that can no longer matter: revoked sessions,
 /// sessions expired before `stale_before` (after which no access token of
-/// theirs can be valid), and expired refresh tokens. The number deleted.
+/// theirs can be valid), and expired refresh tokens. The number of rows its
+/// statements deleted (a session's refresh tokens go with it, uncounted).
 pub fn delete_finished(
     conn: &mut DbConnection,
     now: NaiveDateTime,
