@@ -6,7 +6,9 @@
 use actix_web::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Body, TestApp, TestResponse, Trial, backend_tests};
+use crate::helpers::{
+    Backend, Body, PASSWORD, TestApp, TestResponse, TestUser, Trial, backend_tests,
+};
 
 /// One documented operation with the path it is called on and a request the
 /// server accepts. Every documented operation must be listed here.
@@ -16,17 +18,52 @@ struct Call {
     body: Option<Value>,
 }
 
-fn calls(post_id: i64, user_id: i64) -> Vec<(Call, String)> {
+/// What a call needs to find: alice's post, her id, one of her sessions and
+/// one of her refresh tokens.
+struct Fixtures {
+    post_id: i64,
+    user_id: i64,
+    session_id: i64,
+    refresh_token: String,
+}
+
+impl Fixtures {
+    async fn arrange(app: &TestApp, user: &TestUser) -> Self {
+        let post = app.create_post(user, "a post").await;
+        let login = app.try_log_in(&user.email, PASSWORD).await.json();
+        let sessions = app.get("/sessions", user.token()).await.json();
+        let other_session = sessions
+            .as_array()
+            .expect("a list")
+            .iter()
+            .find(|session| session["current"] == false)
+            .expect("a session besides the token's")["id"]
+            .as_i64()
+            .expect("an id");
+        Self {
+            post_id: post["id"].as_i64().expect("an id"),
+            user_id: user.id,
+            session_id: other_session,
+            refresh_token: login["refresh_token"]
+                .as_str()
+                .expect("a refresh token")
+                .to_owned(),
+        }
+    }
+}
+
+/// Every documented operation, with a valid request; those that end the
+/// caller's session or account last.
+fn calls(fixtures: &Fixtures) -> Vec<(Call, String)> {
     let call = |method: Method, template: &'static str, body: Option<Value>| {
-        let path = template.replace(
-            "{id}",
-            &if template.starts_with("/users") {
-                user_id
-            } else {
-                post_id
-            }
-            .to_string(),
-        );
+        let id = if template.starts_with("/users") {
+            fixtures.user_id
+        } else if template.starts_with("/sessions") {
+            fixtures.session_id
+        } else {
+            fixtures.post_id
+        };
+        let path = template.replace("{id}", &id.to_string());
         (
             Call {
                 method,
@@ -50,8 +87,15 @@ fn calls(post_id: i64, user_id: i64) -> Vec<(Call, String)> {
         call(
             Method::POST,
             "/login",
-            Some(json!({ "email": "alice@example.com", "password": crate::helpers::PASSWORD })),
+            Some(json!({ "email": "alice@example.com", "password": PASSWORD })),
         ),
+        call(
+            Method::POST,
+            "/login/refresh",
+            Some(json!({ "refresh_token": fixtures.refresh_token })),
+        ),
+        call(Method::GET, "/users/me", None),
+        call(Method::GET, "/sessions", None),
         call(Method::GET, "/posts", None),
         call(Method::POST, "/posts", Some(post.clone())),
         call(Method::GET, "/posts/{id}", None),
@@ -59,10 +103,29 @@ fn calls(post_id: i64, user_id: i64) -> Vec<(Call, String)> {
         call(
             Method::POST,
             "/vote",
-            Some(json!({ "post_id": post_id, "dir": 1 })),
+            Some(json!({ "post_id": fixtures.post_id, "dir": 1 })),
         ),
         call(Method::DELETE, "/posts/{id}", None),
+        call(Method::DELETE, "/sessions/{id}", None),
+        call(
+            Method::PUT,
+            "/users/me/password",
+            Some(json!({ "current_password": PASSWORD, "new_password": PASSWORD })),
+        ),
+        call(Method::POST, "/logout", None),
+        call(Method::POST, "/logout/all", None),
+        call(
+            Method::DELETE,
+            "/users/me",
+            Some(json!({ "password": PASSWORD })),
+        ),
     ]
+}
+
+/// A token of `user`'s own, so that a call ending its session ends no other
+/// call's.
+async fn fresh_token(app: &TestApp, user: &TestUser) -> String {
+    app.log_in(&user.email, PASSWORD).await
 }
 
 fn operation<'a>(document: &'a Value, call: &Call) -> &'a Value {
@@ -127,9 +190,9 @@ fn assert_declared(document: &Value, call: &Call, what: &str, response: &TestRes
 async fn every_documented_operation_is_routed_and_accepts_a_valid_request(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let user = app.user("alice@example.com").await;
-    let post = app.create_post(&user, "a post").await;
+    let fixtures = Fixtures::arrange(&app, &user).await;
     let document = app.get("/openapi.json", None).await.json();
-    let calls = calls(post["id"].as_i64().expect("an id"), user.id);
+    let calls = calls(&fixtures);
 
     let documented: usize = document["paths"]
         .as_object()
@@ -145,8 +208,9 @@ async fn every_documented_operation_is_routed_and_accepts_a_valid_request(backen
 
     for (call, path) in &calls {
         let body = call.body.clone().map_or(Body::None, Body::Json);
+        let token = fresh_token(&app, &user).await;
         let response = app
-            .request(call.method.clone(), path, user.token(), body)
+            .request(call.method.clone(), path, Some(&token), body)
             .await;
 
         assert!(
@@ -164,41 +228,42 @@ async fn the_statuses_of_bad_requests_are_all_declared(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let user = app.user("alice@example.com").await;
     let other = app.user("eve@example.com").await;
-    let post = app.create_post(&user, "a post").await;
+    let fixtures = Fixtures::arrange(&app, &user).await;
     let document = app.get("/openapi.json", None).await.json();
 
-    for (call, path) in calls(post["id"].as_i64().expect("an id"), user.id) {
+    for (call, path) in calls(&fixtures) {
         let operation = operation(&document, &call);
         let protected = operation.get("security").is_some();
+        // Fresh for each operation: a logout's tries end only its own.
+        let (mine, theirs) = (
+            fresh_token(&app, &user).await,
+            fresh_token(&app, &other).await,
+        );
+        let (mine, theirs) = (Some(mine.as_str()), Some(theirs.as_str()));
         let mut tries: Vec<(&str, String, Option<&str>, Body)> = vec![
             ("no token, no body", path.clone(), None, Body::None),
             (
                 "empty JSON object",
                 path.clone(),
-                user.token(),
+                mine,
                 Body::Json(json!({})),
             ),
             (
                 "not JSON",
                 path.clone(),
-                user.token(),
+                mine,
                 Body::raw("application/json", "{"),
             ),
-            ("someone else's", path.clone(), other.token(), Body::None),
+            ("someone else's", path.clone(), theirs, Body::None),
             ("a bad token", path.clone(), Some("not.a.token"), Body::None),
         ];
         if operation.get("requestBody").is_some() {
-            tries.push((
-                "over the size limit",
-                path.clone(),
-                user.token(),
-                oversized(),
-            ));
+            tries.push(("over the size limit", path.clone(), mine, oversized()));
         }
         if call.template.contains("{id}") {
             for id in ["0", "-1", "abc", "2147483648", "99999999999999999999"] {
                 let bad = call.template.replace("{id}", id);
-                tries.push(("an id out of range", bad, user.token(), Body::None));
+                tries.push(("an id out of range", bad, mine, Body::None));
             }
         }
         for (what, path, token, body) in tries {
@@ -227,11 +292,11 @@ fn oversized() -> Body {
 async fn every_body_taking_operation_declares_413_and_gets_it(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let user = app.user("alice@example.com").await;
-    let post = app.create_post(&user, "a post").await;
+    let fixtures = Fixtures::arrange(&app, &user).await;
     let document = app.get("/openapi.json", None).await.json();
 
     let mut checked = 0;
-    for (call, path) in calls(post["id"].as_i64().expect("an id"), user.id) {
+    for (call, path) in calls(&fixtures) {
         if operation(&document, &call).get("requestBody").is_none() {
             continue;
         }
@@ -249,8 +314,9 @@ async fn every_body_taking_operation_declares_413_and_gets_it(backend: Backend) 
         checked += 1;
     }
     assert_eq!(
-        checked, 5,
-        "POST /users, /login, /posts, /vote and PUT /posts/{{id}}"
+        checked, 8,
+        "POST /users, /login, /login/refresh, /posts, /vote, PUT /posts/{{id}}, \
+         PUT /users/me/password and DELETE /users/me"
     );
 }
 
