@@ -332,7 +332,9 @@ const SESSION_CLEANUP_BATCH: i64 = 500;
 /// server's runtime.
 fn spawn_session_cleanup(pool: web::Data<DbPool>, sessions: web::Data<SessionService>) {
     actix_web::rt::spawn(async move {
-        let mut every = actix_web::rt::time::interval(SESSION_CLEANUP_EVERY);
+        // The first round a period after start-up, not at once.
+        let first = actix_web::rt::time::Instant::now() + SESSION_CLEANUP_EVERY;
+        let mut every = actix_web::rt::time::interval_at(first, SESSION_CLEANUP_EVERY);
         loop {
             every.tick().await;
             match sessions.delete_finished(&pool, SESSION_CLEANUP_BATCH).await {

@@ -152,8 +152,37 @@ async fn a_read_costs_one_statement_which_also_requires_the_caller(backend: Back
         (1, 1, 1),
         "statements for GET /posts, GET /posts?search=, GET /posts/{{id}}"
     );
-    let read = last_statement_containing(&app, &["FROM", "posts", "EXISTS"]);
-    assert!(read.is_some(), "the read carries the caller check");
+    let read = last_statement_containing(&app, &["FROM", "posts", "EXISTS", "sessions"]);
+    assert!(read.is_some(), "the read carries the session check");
+}
+
+async fn a_read_with_a_token_without_a_session_costs_one_statement_too(backend: Backend) {
+    let app = spawn_counting(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let id = app.create_post(&alice, "counted").await["id"].clone();
+    let exp = {
+        use postapi::clock::Clock;
+        app.clock.now().timestamp() + 600
+    };
+    // As the course app mints them: no `sid`, no `iat`.
+    let course_token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({ "user_id": alice.id, "exp": exp }),
+        &jsonwebtoken::EncodingKey::from_secret(crate::helpers::TEST_SECRET.as_bytes())
+            .expect("an HMAC key"),
+    )
+    .expect("a token");
+    app.get("/posts", Some(&course_token)).await;
+
+    let (list, list_statements) = counted(&app, app.get("/posts", Some(&course_token))).await;
+    let (post, post_statements) =
+        counted(&app, app.get(&format!("/posts/{id}"), Some(&course_token))).await;
+
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text());
+    assert_eq!(post.status, StatusCode::OK, "{}", post.text());
+    assert_eq!((list_statements, post_statements), (1, 1));
+    let read = last_statement_containing(&app, &["FROM", "posts", "tokens_valid_after"]);
+    assert!(read.is_some(), "the read carries the account's cut-off");
 }
 
 async fn an_empty_answer_costs_a_second_statement_to_tell_why(backend: Backend) {
@@ -269,6 +298,7 @@ async fn a_bad_token_costs_no_statement(backend: Backend) {
 pub fn tests() -> Vec<Trial> {
     backend_tests![
         a_read_costs_one_statement_which_also_requires_the_caller,
+        a_read_with_a_token_without_a_session_costs_one_statement_too,
         an_empty_answer_costs_a_second_statement_to_tell_why,
         a_new_post_costs_one_statement_on_postgresql_and_two_on_sqlite,
         changing_a_post_checks_ownership_in_the_same_statement,
