@@ -636,6 +636,94 @@ async fn finished_sessions_and_expired_refresh_tokens_are_deleted_in_batches(bac
     assert_eq!(rows(&app), (0, 0));
 }
 
+#[derive(diesel::QueryableByName)]
+struct PgPlanLine {
+    #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+    line: String,
+}
+
+#[derive(diesel::QueryableByName)]
+struct SqlitePlanLine {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    detail: String,
+}
+
+/// The plan of `sql`; on PostgreSQL with sequential scans priced out, so
+/// that a tiny table shows which index the query can use.
+fn plan(conn: &mut postapi::db::DbConnection, sql: &str) -> String {
+    use diesel::connection::SimpleConnection;
+    match conn {
+        postapi::db::DbConnection::Postgres(pg) => {
+            pg.batch_execute("SET enable_seqscan = off")
+                .expect("set enable_seqscan");
+            let lines: Vec<PgPlanLine> = diesel::sql_query(format!("EXPLAIN {sql}"))
+                .load(pg)
+                .unwrap_or_else(|e| panic!("explain {sql}: {e}"));
+            lines
+                .into_iter()
+                .map(|l| l.line)
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+        postapi::db::DbConnection::Sqlite(sqlite) => {
+            let lines: Vec<SqlitePlanLine> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+                .load(sqlite)
+                .unwrap_or_else(|e| panic!("explain {sql}: {e}"));
+            lines
+                .into_iter()
+                .map(|l| l.detail)
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    }
+}
+
+async fn the_session_queries_use_their_indexes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut conn = app.db();
+    let at = "'2026-12-03 12:00:00'";
+    // As db::sessions writes them.
+    for (sql, index) in [
+        (
+            "SELECT 1 FROM sessions WHERE id = 7 AND user_id = 3 AND revoked_at IS NULL".to_owned(),
+            "sessions_pkey|sessions_user_id_idx|INTEGER PRIMARY KEY",
+        ),
+        (
+            format!(
+                "SELECT id FROM sessions WHERE user_id = 3 AND revoked_at IS NULL \
+                 AND expires_at > {at} ORDER BY last_used_at DESC, id DESC"
+            ),
+            "sessions_user_id_idx",
+        ),
+        (
+            "SELECT id FROM sessions WHERE revoked_at IS NOT NULL LIMIT 500".to_owned(),
+            "sessions_revoked_at_idx",
+        ),
+        (
+            format!("SELECT id FROM sessions WHERE expires_at < {at} LIMIT 500"),
+            "sessions_expires_at_idx",
+        ),
+        (
+            format!("SELECT token_hash FROM refresh_tokens WHERE expires_at < {at} LIMIT 500"),
+            "refresh_tokens_expires_at_idx",
+        ),
+        (
+            "SELECT session_id FROM refresh_tokens WHERE token_hash = 'ab'".to_owned(),
+            "refresh_tokens_pkey|sqlite_autoindex_refresh_tokens_1",
+        ),
+        (
+            "DELETE FROM refresh_tokens WHERE session_id = 7".to_owned(),
+            "refresh_tokens_session_id_idx",
+        ),
+    ] {
+        let plan = plan(&mut conn, &sql);
+        assert!(
+            index.split('|').any(|name| plan.contains(name)),
+            "{sql}\nuses none of {index}:\n{plan}"
+        );
+    }
+}
+
 pub fn tests() -> Vec<Trial> {
     backend_tests![
         a_login_answers_a_refresh_token_and_the_access_tokens_lifetime,
@@ -657,5 +745,6 @@ pub fn tests() -> Vec<Trial> {
         deleting_a_session_ends_its_tokens_and_another_accounts_is_a_404,
         past_the_cap_a_login_revokes_the_oldest_session,
         finished_sessions_and_expired_refresh_tokens_are_deleted_in_batches,
+        the_session_queries_use_their_indexes,
     ]
 }
