@@ -146,15 +146,15 @@ fn live_of(user_id: i32, now: NaiveDateTime) -> _ {
 pub enum Refresh {
     /// Spent, and replaced: the session (of this user) lives on.
     Rotated { session_id: i32, user_id: i32 },
-    /// Already spent: its session is now revoked.
+    /// Already spent: its session, live until now, is revoked.
     Reused { session_id: i32 },
     /// Unknown, expired, or of a revoked or expired session.
     Refused,
 }
 
-/// Spends the refresh token hashed `old_hash` and stores `new_hash` in its
-/// place, moving the session's expiry to `expires_at`; a token spent before
-/// revokes its session instead.
+/// Spends the refresh token hashed `old_hash`, if it and its session are
+/// live, and stores `new_hash` in its place, moving the session's expiry to
+/// `expires_at`; a token spent before revokes its session instead.
 pub fn refresh(
     conn: &mut DbConnection,
     old_hash: &str,
@@ -163,11 +163,16 @@ pub fn refresh(
     expires_at: NaiveDateTime,
 ) -> QueryResult<Refresh> {
     conn.transaction(|conn| {
+        let standing = sessions::table
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(now))
+            .select(sessions::id);
         let spent: Option<i32> = diesel::update(
             refresh_tokens::table
                 .find(old_hash)
                 .filter(refresh_tokens::spent_at.is_null())
-                .filter(refresh_tokens::expires_at.gt(now)),
+                .filter(refresh_tokens::expires_at.gt(now))
+                .filter(refresh_tokens::session_id.eq_any(standing)),
         )
         .set(refresh_tokens::spent_at.eq(now))
         .returning(refresh_tokens::session_id)
@@ -218,14 +223,19 @@ fn reuse(conn: &mut DbConnection, hash: &str, now: NaiveDateTime) -> QueryResult
     let Some(session_id) = spent else {
         return Ok(Refresh::Refused);
     };
-    diesel::update(
+    let revoked = diesel::update(
         sessions::table
             .find(session_id)
             .filter(sessions::revoked_at.is_null()),
     )
     .set(sessions::revoked_at.eq(now))
     .execute(conn)?;
-    Ok(Refresh::Reused { session_id })
+    // A session already ended needs no alarm.
+    Ok(if revoked > 0 {
+        Refresh::Reused { session_id }
+    } else {
+        Refresh::Refused
+    })
 }
 
 /// The user's live sessions, most recently used first.
