@@ -1,7 +1,8 @@
 //! `POST_SHAPE=course`: the post routes answer the FastAPI course's own
-//! response models, byte for byte; everything else answers as in the flat
-//! default, which stays as it was; and `/openapi.json` describes whichever
-//! shape the server answers.
+//! response models, byte for byte, and users are shown with their email to
+//! anyone, as the course shows them; everything else answers as in the flat
+//! default, which stays as it was but for the owner's email; and
+//! `/openapi.json` describes whichever shape the server answers.
 
 use actix_web::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -18,7 +19,8 @@ async fn course_app(backend: Backend) -> TestApp {
     spawn_in(backend, PostShape::Course).await
 }
 
-/// A user as `GET /users/{id}` shows them: the `owner` of their posts.
+/// A user as `GET /users/{id}` shows them: the `owner` of their posts (with
+/// the email in the course's shape, without it in the flat one).
 async fn public_user(app: &TestApp, user: &TestUser) -> Value {
     let response = app.get(&format!("/users/{}", user.id), None).await;
     response.assert_status(StatusCode::OK);
@@ -75,7 +77,16 @@ impl Expected {
         format!(r#"{{"Post":{},"votes":{votes}}}"#, self.course_post())
     }
 
-    /// postapi's flat post, as it has always been written.
+    /// The owner as the flat shape shows them to anyone: no email.
+    fn public_owner_text(&self) -> String {
+        format!(
+            r#"{{"id":{},"created_at":{}}}"#,
+            self.owner["id"], self.owner["created_at"]
+        )
+    }
+
+    /// postapi's flat post, as it has always been written but for the
+    /// owner's email, which it no longer shows.
     fn flat(&self, votes: i64) -> String {
         format!(
             r#"{{"id":{},"title":{},"content":{},"published":{},"created_at":{},"owner_id":{},"owner":{},"votes":{votes}}}"#,
@@ -85,7 +96,7 @@ impl Expected {
             self.published,
             json!(self.created_at),
             self.owner["id"],
-            self.owner_text()
+            self.public_owner_text()
         )
     }
 }
@@ -313,7 +324,7 @@ async fn deleting_voting_and_every_error_answer_as_in_the_flat_shape(backend: Ba
     );
 }
 
-async fn the_flat_default_answers_exactly_as_before(backend: Backend) {
+async fn the_flat_default_answers_as_before_but_without_the_owners_email(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
@@ -626,7 +637,7 @@ pub fn tests() -> Vec<Trial> {
         listing_answers_each_post_as_the_courses_post_out_newest_first,
         updating_a_post_answers_the_courses_post_without_votes,
         deleting_voting_and_every_error_answer_as_in_the_flat_shape,
-        the_flat_default_answers_exactly_as_before,
+        the_flat_default_answers_as_before_but_without_the_owners_email,
         the_openapi_document_describes_the_answers_of_the_shape_the_server_answers,
     ]
 }
