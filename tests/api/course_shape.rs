@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use postapi::config::PostShape;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, TestResponse, TestUser, Trial, backend_tests};
+use crate::helpers::{Backend, PASSWORD, TestApp, TestResponse, TestUser, Trial, backend_tests};
 
 async fn spawn_in(backend: Backend, shape: PostShape) -> TestApp {
     TestApp::spawn_with(backend, |settings| settings.post_shape = shape).await
@@ -344,6 +344,22 @@ async fn the_flat_default_answers_as_before_but_without_the_owners_email(backend
     assert_answer(&updated, StatusCode::OK, &expected.flat(1));
 }
 
+async fn getting_a_user_shows_their_email_to_anyone_as_the_course_does(backend: Backend) {
+    let app = course_app(backend).await;
+    let alice = app.sign_up("alice@example.com").await;
+
+    let response = app.get(&format!("/users/{}", alice["id"]), None).await;
+
+    assert_answer(
+        &response,
+        StatusCode::OK,
+        &format!(
+            r#"{{"id":{},"email":"alice@example.com","created_at":{}}}"#,
+            alice["id"], alice["created_at"]
+        ),
+    );
+}
+
 // ---------------------------------------------------------------------------
 // The OpenAPI document against real answers.
 // ---------------------------------------------------------------------------
@@ -630,6 +646,84 @@ async fn the_openapi_document_describes_the_answers_of_the_shape_the_server_answ
     );
 }
 
+/// Real answers of the user routes, as (method, path template, status, body):
+/// a sign-up (the caller's own account) and that user looked up by anyone.
+async fn user_answers(app: &TestApp) -> Vec<(&'static str, &'static str, u16, Value)> {
+    let signed_up = app.try_sign_up("carol@example.com", PASSWORD).await;
+    let id = signed_up.json()["id"].as_i64().expect("an id");
+    let shown = app.get(&format!("/users/{id}"), None).await;
+    [("post", "/users", signed_up), ("get", "/users/{id}", shown)]
+        .into_iter()
+        .map(|(method, path, response)| (method, path, response.status.as_u16(), response.json()))
+        .collect()
+}
+
+async fn the_user_answers_fit_the_document_of_the_shape_the_server_answers(backend: Backend) {
+    let flat_app = spawn_in(backend.clone(), PostShape::Flat).await;
+    let course_app = spawn_in(backend, PostShape::Course).await;
+    let flat_document = flat_app.get("/openapi.json", None).await.json();
+    let course_document = course_app.get("/openapi.json", None).await.json();
+    let flat_answers = user_answers(&flat_app).await;
+    let course_answers = user_answers(&course_app).await;
+
+    for (document, answers, shape) in [
+        (&flat_document, &flat_answers, "flat"),
+        (&course_document, &course_answers, "course"),
+    ] {
+        assert_eq!(
+            answers.iter().map(|answer| answer.2).collect::<Vec<_>>(),
+            [201, 200],
+            "{shape}"
+        );
+        for (method, path, status, body) in answers {
+            let errors = misfits(document, method, path, *status, body);
+            assert!(
+                errors.is_empty(),
+                "{shape}: {method} {path} {status} does not fit its document: {errors:?}\n{body}"
+            );
+        }
+    }
+    // A sign-up answers the email in both; a user looked up by anyone has
+    // it in the course's shape alone, and each document tells them apart.
+    assert_eq!(flat_answers[0].3["email"], "carol@example.com");
+    assert_eq!(course_answers[0].3["email"], "carol@example.com");
+    assert_eq!(flat_answers[1].3.get("email"), None);
+    assert_eq!(course_answers[1].3["email"], "carol@example.com");
+    for (document, other_answers, shape) in [
+        (&flat_document, &course_answers, "flat"),
+        (&course_document, &flat_answers, "course"),
+    ] {
+        let (method, path, status, body) = &other_answers[1];
+        assert!(
+            !misfits(document, method, path, *status, body).is_empty(),
+            "the {shape} document accepts the other shape's {method} {path}: {body}"
+        );
+    }
+    // The flat document names no email but on the caller's own account.
+    let schemas = flat_document["components"]["schemas"]
+        .as_object()
+        .expect("schemas");
+    let with_email: Vec<&str> = schemas
+        .iter()
+        .filter(|(_, schema)| schema["properties"].get("email").is_some())
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(with_email, ["UserCreate", "UserOut"]);
+    assert_eq!(
+        schemas["PostOut"]["properties"]["owner"]["$ref"],
+        "#/components/schemas/PublicUser"
+    );
+    let user_out = json!({ "$ref": "#/components/schemas/UserOut" });
+    assert_eq!(
+        declared(&flat_document, "post", "/users", 201),
+        Some(&user_out)
+    );
+    assert_eq!(
+        declared(&course_document, "get", "/users/{id}", 200),
+        Some(&user_out)
+    );
+}
+
 pub fn tests() -> Vec<Trial> {
     backend_tests![
         creating_a_post_answers_the_courses_post_without_votes,
@@ -638,6 +732,8 @@ pub fn tests() -> Vec<Trial> {
         updating_a_post_answers_the_courses_post_without_votes,
         deleting_voting_and_every_error_answer_as_in_the_flat_shape,
         the_flat_default_answers_as_before_but_without_the_owners_email,
+        getting_a_user_shows_their_email_to_anyone_as_the_course_does,
         the_openapi_document_describes_the_answers_of_the_shape_the_server_answers,
+        the_user_answers_fit_the_document_of_the_shape_the_server_answers,
     ]
 }

@@ -8,7 +8,8 @@ use futures_util::future::join_all;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    ALICE_RETYPED, Backend, PASSWORD, TestApp, TestResponse, Trial, backend_tests, field_required,
+    ALICE_RETYPED, Backend, PASSWORD, TestApp, TestResponse, TestUser, Trial, backend_tests,
+    field_required,
 };
 
 /// Asserts `user` is exactly `{id, email, created_at}` with a UTC RFC 3339
@@ -383,6 +384,79 @@ async fn getting_a_user_needs_no_token(backend: Backend) {
     assert_eq!(response.json(), without_email(&created));
 }
 
+/// The ids of the users an answer shows: each post's owner in a list, a
+/// post's owner, or the user answered.
+fn shown_users(answer: &Value) -> Vec<i64> {
+    let posts = match answer.as_array() {
+        Some(posts) => posts.iter().collect(),
+        None => vec![answer],
+    };
+    posts
+        .into_iter()
+        .map(|shown| {
+            shown.get("owner").unwrap_or(shown)["id"]
+                .as_i64()
+                .expect("an id")
+        })
+        .collect()
+}
+
+async fn another_accounts_email_appears_in_no_answer_of_the_flat_shape(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let signed_up = app.sign_up("alice@example.com").await;
+    let alice = TestUser {
+        id: signed_up["id"].as_i64().expect("an id"),
+        email: "alice@example.com".into(),
+        token: app.log_in("alice@example.com", PASSWORD).await,
+    };
+    let bob = app.user("bob@example.com").await;
+    let first = app.create_post(&bob, "bob's first").await;
+    let second = app
+        .send_post(&bob, json!({ "title": "bob's second", "content": "c" }))
+        .await;
+    let id = second.json()["id"].as_i64().expect("an id");
+    let edited = json!({ "title": "bob's second, edited", "content": "c" });
+    let updated = app.send_put(&bob, id, edited).await;
+
+    // Each statement that reads posts: the first page, a later one, a search.
+    let listed = app.get("/posts", alice.token()).await;
+    let later = app.get("/posts?skip=1", alice.token()).await;
+    let found = app.get("/posts?search=first", alice.token()).await;
+    let shown = app.get(&format!("/posts/{id}"), alice.token()).await;
+    let user = app.get(&format!("/users/{}", bob.id), None).await;
+    let user_to_alice = app.get(&format!("/users/{}", bob.id), alice.token()).await;
+
+    // Her own account's answer has her address.
+    assert_eq!(signed_up["email"], "alice@example.com");
+    let answers = [
+        ("GET /posts", &listed, 2),
+        ("GET /posts?skip=1", &later, 1),
+        ("GET /posts?search=first", &found, 1),
+        ("GET /posts/{id}", &shown, 1),
+        ("GET /users/{bob}", &user, 1),
+        ("GET /users/{bob} with alice's token", &user_to_alice, 1),
+        // Nor does bob's own post show it: an owner is shown as to anyone.
+        ("bob's POST /posts", &second, 1),
+        ("bob's PUT /posts/{id}", &updated, 1),
+    ];
+    for (what, response, bob_shown) in answers {
+        let text = response.text();
+        assert!(response.status.is_success(), "{what}: {text}");
+        assert!(!text.to_lowercase().contains(&bob.email), "{what}: {text}");
+        assert!(
+            !text.contains('@') && !text.contains("email"),
+            "{what}: {text}"
+        );
+        // Not vacuous: bob is shown, as each post's owner or as the user.
+        assert_eq!(
+            shown_users(&response.json()),
+            vec![bob.id; bob_shown],
+            "{what}: {text}"
+        );
+    }
+    assert_eq!(found.json()[0]["id"], first["id"]);
+}
+
 async fn an_id_beyond_the_32_bit_range_is_a_404_not_a_422(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
@@ -444,6 +518,7 @@ pub fn tests() -> Vec<Trial> {
         signing_up_at_users_with_a_trailing_slash_works_directly,
         getting_a_user_answers_200_with_their_id_and_created_at_and_no_email,
         getting_a_user_needs_no_token,
+        another_accounts_email_appears_in_no_answer_of_the_flat_shape,
         an_id_beyond_the_32_bit_range_is_a_404_not_a_422,
         a_nul_character_in_the_email_is_a_422_not_a_500,
         an_unknown_user_id_is_a_404_naming_the_id,
