@@ -60,8 +60,8 @@ pub struct PostOut {
 }
 
 // The owner's email is read with the post and dropped here: one statement for
-// both shapes, whose owner lookup reads that row by its key for `created_at`
-// anyway.
+// both shapes, which reads the owner's row by its key for `created_at` anyway
+// (docs/decisions.md).
 impl From<PostWithVotes> for PostOut {
     fn from(PostWithVotes { post, owner, votes }: PostWithVotes) -> Self {
         Self {
