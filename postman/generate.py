@@ -72,6 +72,7 @@ function expectNoSecrets() {
 """
 
 HELPERS["checkUser"] = r"""
+// A user as answers about the caller's own account show one (a sign-up).
 function checkUser(u) {
     pm.expect(u, 'user').to.be.an('object');
     pm.expect(Object.keys(u).sort(), 'user keys').to.eql(['created_at', 'email', 'id']);
@@ -86,6 +87,19 @@ HELPERS["postShape"] = r"""
 // the post_shape variable ('flat' when unset, as the server's default).
 function postShape() {
     return pm.variables.get('post_shape') || 'flat';
+}
+"""
+
+HELPERS["checkUserShownToOthers"] = r"""
+// A user as anyone but themselves is shown one (GET /users/{id}, a post's
+// owner): {id, created_at}, no email, in the flat shape; the course's
+// {id, email, created_at} with POST_SHAPE=course, as the course shows it.
+function checkUserShownToOthers(u) {
+    if (postShape() === 'course') return checkUser(u);
+    pm.expect(u, 'user').to.be.an('object');
+    pm.expect(Object.keys(u).sort(), 'user keys (no email)').to.eql(['created_at', 'id']);
+    pm.expect(Number.isInteger(u.id) && u.id > 0, 'user.id is a positive integer').to.be.true;
+    pm.expect(u.created_at, 'user.created_at').to.match(TS);
 }
 """
 
@@ -125,7 +139,7 @@ function checkPost(answer, read) {
     pm.expect(p.published, 'post.published').to.be.a('boolean');
     pm.expect(p.created_at, 'post.created_at').to.match(TS);
     pm.expect(Number.isInteger(p.owner_id), 'post.owner_id is an integer').to.be.true;
-    checkUser(p.owner);
+    checkUserShownToOthers(p.owner);
     pm.expect(p.owner.id, 'post.owner.id equals post.owner_id').to.eql(p.owner_id);
     if ('votes' in p) {
         pm.expect(Number.isInteger(p.votes) && p.votes >= 0, 'votes is a non-negative integer').to.be.true;
@@ -146,7 +160,10 @@ function expectPost(answer, read, exp) {
         for (const key of ['id', 'title', 'content', 'published', 'created_at', 'owner_id', 'votes']) {
             if (exp[key] !== undefined && (key !== 'votes' || 'votes' in p)) pm.expect(p[key], 'post.' + key).to.eql(exp[key]);
         }
-        if (exp.owner_email !== undefined) pm.expect(p.owner.email, 'post.owner.email').to.eql(exp.owner_email);
+        // Only the course's shape shows the owner's email (checkPost refuses it in the flat one).
+        if (exp.owner_email !== undefined && postShape() === 'course') {
+            pm.expect(p.owner.email, 'post.owner.email').to.eql(exp.owner_email);
+        }
     });
 }
 """
@@ -223,7 +240,8 @@ function expectToken(userIdVar) {
 DEPS = {
     "checkUser": ["TS"],
     "postOf": ["postShape"],
-    "checkPost": ["postShape", "checkUser", "TS"],
+    "checkUserShownToOthers": ["postShape", "checkUser", "TS"],
+    "checkPost": ["postShape", "checkUserShownToOthers", "TS"],
     "expectPost": ["postShape", "checkPost"],
     "expectToken": ["decodeJwtPart"],
 }
@@ -445,12 +463,19 @@ expectStatus(200);
 expectJson();
 expectNoSecrets();
 const user = bodyJson();
-pm.test('body is a User {id, email, created_at}', () => checkUser(user));
+const course = postShape() === 'course';
+pm.test('body is a User as others see one: ' + (course ? '{id, email, created_at}' : '{id, created_at}, no email'),
+    () => checkUserShownToOthers(user));
 pm.test('it is alice, as she signed up', () => {
     pm.expect(user.id).to.eql(parseInt(pm.environment.get('alice_id'), 10));
-    pm.expect(user.email).to.eql(pm.environment.get('alice_email'));
+    if (course) pm.expect(user.email).to.eql(pm.environment.get('alice_email'));
     pm.expect(user.created_at).to.eql(pm.environment.get('alice_created_at'));
 });
+if (!course) {
+    pm.test('her address appears nowhere in the body', () => {
+        pm.expect(pm.response.text()).to.not.include(pm.environment.get('alice_email'));
+    });
+}
 """),
     req("Get a missing user (404)", "GET", "/users/{{missing_id}}", r"""
 expectStatus(404);
@@ -659,6 +684,20 @@ expectPost(bodyJson(), true, {
     votes: 0,
 });
 """, token="bob_token"),
+    req("Bob's post as alice: his address only with POST_SHAPE=course (200)", "GET", "/posts/{{bob_post_id}}", r"""
+expectStatus(200);
+expectJson();
+expectPost(bodyJson(), true, {
+    id: parseInt(pm.environment.get('bob_post_id'), 10),
+    owner_id: parseInt(pm.environment.get('bob_id'), 10),
+    owner_email: pm.environment.get('bob_email'),
+});
+if (postShape() !== 'course') {
+    pm.test('bob\'s address appears nowhere in the body', () => {
+        pm.expect(pm.response.text()).to.not.include(pm.environment.get('bob_email'));
+    });
+}
+""", token="alice_token"),
     req("Create a post with a blank title (422, body)", "POST", "/posts", r"""
 expectJson();
 expect422('body', 'title');
@@ -802,7 +841,8 @@ collection = {
             "collection can be run again against the same database. The expired-token and "
             "self-minted-token requests sign JWTs with the environment's secret_key, which must "
             "equal the server's SECRET_KEY.\n\n"
-            "The post assertions follow the environment's post_shape: flat (the default) for a "
+            "The assertions on posts and on users shown to others follow the environment's "
+            "post_shape: flat (the default, where no one is shown another account's email) for a "
             "server with POST_SHAPE unset or flat, course for one started with POST_SHAPE=course "
             "(--env-var post_shape=course)."
         ),

@@ -205,14 +205,17 @@ impl HashPoolSize {
     }
 }
 
-/// `POST_SHAPE`: how the post routes answer.
+/// `POST_SHAPE`: how the post routes answer, and whether a user is shown to
+/// others with their email.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PostShape {
-    /// One flat post, with `owner` and `votes`, from every post route.
+    /// One flat post, with `owner` and `votes`, from every post route; a
+    /// post's owner and `GET /users/{id}` without the email.
     #[default]
     Flat,
     /// The course's response models: `{"Post": {...}, "votes": n}` from list
-    /// and get, its `Post` without `votes` from create and update.
+    /// and get, its `Post` without `votes` from create and update; every user
+    /// shown with their email, to anyone, as the course does.
     Course,
 }
 

@@ -1,6 +1,11 @@
 //! The two shapes a post is answered in (`POST_SHAPE`): postapi's flat post,
 //! or the FastAPI course's own response models, and the OpenAPI document that
-//! describes whichever the server answers.
+//! describes whichever the server answers. The shape also says how a user is
+//! shown to anyone but themselves (a post's owner, `GET /users/{id}`): flat,
+//! a [`PublicUser`], without the email; course, the course's [`UserOut`],
+//! with it.
+
+use std::borrow::Cow;
 
 use chrono::NaiveDateTime;
 use serde::Serialize;
@@ -11,7 +16,7 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::config::PostShape;
 use crate::db::models::PostWithVotes;
-use crate::routes::users::UserOut;
+use crate::routes::users::{PublicUser, UserOut};
 use crate::routes::utc_timestamp;
 
 /// A post with its owner, without its vote count (the course's `Post`), as
@@ -49,11 +54,14 @@ pub struct PostOut {
     #[schema(value_type = String, format = DateTime, example = "2021-08-22T19:55:27.727572+00:00")]
     pub created_at: NaiveDateTime,
     pub owner_id: i32,
-    pub owner: UserOut,
+    pub owner: PublicUser,
     #[schema(example = 0)]
     pub votes: i64,
 }
 
+// The owner's email is read with the post and dropped here: one statement for
+// both shapes, which reads the owner's row by its key for `created_at` anyway
+// (docs/decisions.md).
 impl From<PostWithVotes> for PostOut {
     fn from(PostWithVotes { post, owner, votes }: PostWithVotes) -> Self {
         Self {
@@ -131,25 +139,66 @@ impl PostBody {
     }
 }
 
-/// The post operations and which course model each answers.
 type OperationOf = fn(&mut PathItem) -> Option<&mut Operation>;
-const COURSE_ANSWERS: [(&str, &str, OperationOf, bool); 4] = [
-    ("/posts", "get", |item| item.get.as_mut(), true),
-    ("/posts/{id}", "get", |item| item.get.as_mut(), true),
-    ("/posts", "post", |item| item.post.as_mut(), false),
-    ("/posts/{id}", "put", |item| item.put.as_mut(), false),
+type SchemaName = fn() -> Cow<'static, str>;
+
+/// The operations that answer otherwise in the course's shape: for each, the
+/// schema the generated document names and the course's in its place.
+const COURSE_ANSWERS: [(&str, &str, OperationOf, SchemaName, SchemaName); 5] = [
+    (
+        "/posts",
+        "get",
+        |item| item.get.as_mut(),
+        <PostOut as ToSchema>::name,
+        <CoursePostOut as ToSchema>::name,
+    ),
+    (
+        "/posts/{id}",
+        "get",
+        |item| item.get.as_mut(),
+        <PostOut as ToSchema>::name,
+        <CoursePostOut as ToSchema>::name,
+    ),
+    (
+        "/posts",
+        "post",
+        |item| item.post.as_mut(),
+        <PostOut as ToSchema>::name,
+        <CoursePost as ToSchema>::name,
+    ),
+    (
+        "/posts/{id}",
+        "put",
+        |item| item.put.as_mut(),
+        <PostOut as ToSchema>::name,
+        <CoursePost as ToSchema>::name,
+    ),
+    (
+        "/users/{id}",
+        "get",
+        |item| item.get.as_mut(),
+        <PublicUser as ToSchema>::name,
+        <UserOut as ToSchema>::name,
+    ),
 ];
 
 /// Makes the generated document (which describes the flat shape) describe
 /// the shape the server answers: in course mode the course's `PostOut` and
-/// `Post` replace the flat schema on every post route.
+/// `Post` replace the flat schema on every post route, and its `UserOut`
+/// (with the email) replaces [`PublicUser`] on `GET /users/{id}`.
 pub fn describe(shape: &PostShape, document: &mut OpenApi) -> Result<(), String> {
     if *shape == PostShape::Flat {
         return Ok(());
     }
-    let flat = <PostOut as ToSchema>::name();
     let components = document.components.get_or_insert_with(Default::default);
-    components.schemas.remove(flat.as_ref());
+    // Answered in the flat shape only. The course's `PostOut` takes the flat
+    // one's name.
+    for flat_only in [
+        <PostOut as ToSchema>::name(),
+        <PublicUser as ToSchema>::name(),
+    ] {
+        components.schemas.remove(flat_only.as_ref());
+    }
     components.schemas.insert(
         <CoursePostOut as ToSchema>::name().into_owned(),
         <CoursePostOut as PartialSchema>::schema(),
@@ -159,13 +208,8 @@ pub fn describe(shape: &PostShape, document: &mut OpenApi) -> Result<(), String>
         <CoursePost as PartialSchema>::schema(),
     );
 
-    let from = schema_ref(&flat);
-    for (path, method, operation_of, with_votes) in COURSE_ANSWERS {
-        let to = schema_ref(&if with_votes {
-            <CoursePostOut as ToSchema>::name()
-        } else {
-            <CoursePost as ToSchema>::name()
-        });
+    for (path, method, operation_of, flat, course) in COURSE_ANSWERS {
+        let (from, to) = (schema_ref(&flat()), schema_ref(&course()));
         let operation = document
             .paths
             .paths
@@ -229,6 +273,19 @@ mod tests {
             document.to_json().unwrap(),
             ApiDoc::openapi().to_json().unwrap()
         );
+    }
+
+    #[test]
+    fn the_course_document_names_no_schema_of_the_flat_shape_alone() {
+        let mut document = ApiDoc::openapi();
+        describe(&PostShape::Course, &mut document).unwrap();
+        let json = document.to_json().unwrap();
+
+        let public_user = schema_ref(&<PublicUser as ToSchema>::name());
+        assert!(!json.contains(&public_user), "{json}");
+        let schemas = &document.components.unwrap().schemas;
+        assert!(!schemas.contains_key(<PublicUser as ToSchema>::name().as_ref()));
+        assert!(schemas.contains_key(<UserOut as ToSchema>::name().as_ref()));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `POST /users` and `GET /users/{id}`.
+//! `POST /users` and `GET /users/{id}`, and the two ways a user is shown:
+//! with their email to themselves, without it to anyone else.
 
 use actix_web::{HttpResponse, web};
 use chrono::{NaiveDateTime, SubsecRound, Utc};
@@ -12,6 +13,7 @@ use utoipa::openapi::schema::{KnownFormat, Object, SchemaFormat};
 
 use crate::auth::PasswordHasher;
 use crate::auth::password::MAX_PASSWORD_BYTES;
+use crate::config::PostShape;
 use crate::db::models::{NewUser, User};
 use crate::db::{self, DbPool};
 use crate::error::{AppError, FieldError};
@@ -21,8 +23,12 @@ use crate::routes::{ErrorBody, ValidationErrorBody, row_id, utc_timestamp};
 use crate::store;
 use crate::validation::{BodyFields, FromJsonBody, from_json_fields};
 
-/// A user as every route shows one: never a password or hash.
+/// A user with their email: what answers about the caller's own account show
+/// (`POST /users`, `GET /users/me`). Anyone else is shown a [`PublicUser`],
+/// unless `POST_SHAPE=course`, where every user is a `UserOut`, as in the
+/// course. Never a password or hash.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(description = "A user with their email; never a password or hash.")]
 pub struct UserOut {
     #[schema(example = 1)]
     pub id: i32,
@@ -38,6 +44,29 @@ impl From<User> for UserOut {
         Self {
             id: user.id,
             email: user.email,
+            created_at: user.created_at,
+        }
+    }
+}
+
+/// A user as anyone but themselves is shown them: no email, so that neither
+/// walking `GET /users/{id}` nor reading posts collects addresses. What the
+/// flat shape answers about other accounts; never about the caller's own
+/// (that is a [`UserOut`]).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(description = "A user as others see them: no email, never a password or hash.")]
+pub struct PublicUser {
+    #[schema(example = 1)]
+    pub id: i32,
+    #[serde(serialize_with = "utc_timestamp")]
+    #[schema(value_type = String, format = DateTime, example = "2021-08-22T19:55:27.727572+00:00")]
+    pub created_at: NaiveDateTime,
+}
+
+impl From<User> for PublicUser {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id,
             created_at: user.created_at,
         }
     }
@@ -201,7 +230,7 @@ pub async fn create_user(
     tag = "users",
     params(("id" = inline(RowId), Path, description = "User id")),
     responses(
-        (status = 200, description = "Successful Response", body = UserOut),
+        (status = 200, description = "Successful Response", body = PublicUser),
         (status = 404, description = "Not found", body = ErrorBody),
         (status = 422, description = "Validation Error", body = ValidationErrorBody),
         (status = 503, response = Unavailable),
@@ -209,12 +238,17 @@ pub async fn create_user(
 )]
 pub async fn get_user(
     pool: web::Data<DbPool>,
+    shape: web::Data<PostShape>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let id = row_id(id, user_missing)?;
     let user = store::run(&pool, move |conn| Ok(db::users::find(conn, id)?)).await?;
     let user = user.ok_or_else(|| user_missing(id.into()))?;
-    Ok(HttpResponse::Ok().json(UserOut::from(user)))
+    // No token is needed here, so whoever asks is anyone else.
+    Ok(match **shape {
+        PostShape::Flat => HttpResponse::Ok().json(PublicUser::from(user)),
+        PostShape::Course => HttpResponse::Ok().json(UserOut::from(user)),
+    })
 }
 
 #[cfg(test)]

@@ -1,14 +1,15 @@
 //! `POST_SHAPE=course`: the post routes answer the FastAPI course's own
-//! response models, byte for byte; everything else answers as in the flat
-//! default, which stays as it was; and `/openapi.json` describes whichever
-//! shape the server answers.
+//! response models, byte for byte, and users are shown with their email to
+//! anyone, as the course shows them; everything else answers as in the flat
+//! default, which stays as it was but for the owner's email; and
+//! `/openapi.json` describes whichever shape the server answers.
 
 use actix_web::http::StatusCode;
 use chrono::{DateTime, Utc};
 use postapi::config::PostShape;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, TestResponse, TestUser, Trial, backend_tests};
+use crate::helpers::{Backend, PASSWORD, TestApp, TestResponse, TestUser, Trial, backend_tests};
 
 async fn spawn_in(backend: Backend, shape: PostShape) -> TestApp {
     TestApp::spawn_with(backend, |settings| settings.post_shape = shape).await
@@ -18,7 +19,8 @@ async fn course_app(backend: Backend) -> TestApp {
     spawn_in(backend, PostShape::Course).await
 }
 
-/// A user as `GET /users/{id}` shows them: the `owner` of their posts.
+/// A user as `GET /users/{id}` shows them: the `owner` of their posts (with
+/// the email in the course's shape, without it in the flat one).
 async fn public_user(app: &TestApp, user: &TestUser) -> Value {
     let response = app.get(&format!("/users/{}", user.id), None).await;
     response.assert_status(StatusCode::OK);
@@ -75,7 +77,16 @@ impl Expected {
         format!(r#"{{"Post":{},"votes":{votes}}}"#, self.course_post())
     }
 
-    /// postapi's flat post, as it has always been written.
+    /// The owner as the flat shape shows them to anyone: no email.
+    fn public_owner_text(&self) -> String {
+        format!(
+            r#"{{"id":{},"created_at":{}}}"#,
+            self.owner["id"], self.owner["created_at"]
+        )
+    }
+
+    /// postapi's flat post, as it has always been written but for the
+    /// owner's email, which it no longer shows.
     fn flat(&self, votes: i64) -> String {
         format!(
             r#"{{"id":{},"title":{},"content":{},"published":{},"created_at":{},"owner_id":{},"owner":{},"votes":{votes}}}"#,
@@ -85,7 +96,7 @@ impl Expected {
             self.published,
             json!(self.created_at),
             self.owner["id"],
-            self.owner_text()
+            self.public_owner_text()
         )
     }
 }
@@ -313,7 +324,7 @@ async fn deleting_voting_and_every_error_answer_as_in_the_flat_shape(backend: Ba
     );
 }
 
-async fn the_flat_default_answers_exactly_as_before(backend: Backend) {
+async fn the_flat_default_answers_as_before_but_without_the_owners_email(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
@@ -331,6 +342,22 @@ async fn the_flat_default_answers_exactly_as_before(backend: Backend) {
     assert_answer(&listed, StatusCode::OK, &format!("[{}]", expected.flat(1)));
     expected.published = false;
     assert_answer(&updated, StatusCode::OK, &expected.flat(1));
+}
+
+async fn getting_a_user_shows_their_email_to_anyone_as_the_course_does(backend: Backend) {
+    let app = course_app(backend).await;
+    let alice = app.sign_up("alice@example.com").await;
+
+    let response = app.get(&format!("/users/{}", alice["id"]), None).await;
+
+    assert_answer(
+        &response,
+        StatusCode::OK,
+        &format!(
+            r#"{{"id":{},"email":"alice@example.com","created_at":{}}}"#,
+            alice["id"], alice["created_at"]
+        ),
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -619,6 +646,84 @@ async fn the_openapi_document_describes_the_answers_of_the_shape_the_server_answ
     );
 }
 
+/// Real answers of the user routes, as (method, path template, status, body):
+/// a sign-up (the caller's own account) and that user looked up by anyone.
+async fn user_answers(app: &TestApp) -> Vec<(&'static str, &'static str, u16, Value)> {
+    let signed_up = app.try_sign_up("carol@example.com", PASSWORD).await;
+    let id = signed_up.json()["id"].as_i64().expect("an id");
+    let shown = app.get(&format!("/users/{id}"), None).await;
+    [("post", "/users", signed_up), ("get", "/users/{id}", shown)]
+        .into_iter()
+        .map(|(method, path, response)| (method, path, response.status.as_u16(), response.json()))
+        .collect()
+}
+
+async fn the_user_answers_fit_the_document_of_the_shape_the_server_answers(backend: Backend) {
+    let flat_app = spawn_in(backend.clone(), PostShape::Flat).await;
+    let course_app = spawn_in(backend, PostShape::Course).await;
+    let flat_document = flat_app.get("/openapi.json", None).await.json();
+    let course_document = course_app.get("/openapi.json", None).await.json();
+    let flat_answers = user_answers(&flat_app).await;
+    let course_answers = user_answers(&course_app).await;
+
+    for (document, answers, shape) in [
+        (&flat_document, &flat_answers, "flat"),
+        (&course_document, &course_answers, "course"),
+    ] {
+        assert_eq!(
+            answers.iter().map(|answer| answer.2).collect::<Vec<_>>(),
+            [201, 200],
+            "{shape}"
+        );
+        for (method, path, status, body) in answers {
+            let errors = misfits(document, method, path, *status, body);
+            assert!(
+                errors.is_empty(),
+                "{shape}: {method} {path} {status} does not fit its document: {errors:?}\n{body}"
+            );
+        }
+    }
+    // A sign-up answers the email in both; a user looked up by anyone has
+    // it in the course's shape alone, and each document tells them apart.
+    assert_eq!(flat_answers[0].3["email"], "carol@example.com");
+    assert_eq!(course_answers[0].3["email"], "carol@example.com");
+    assert_eq!(flat_answers[1].3.get("email"), None);
+    assert_eq!(course_answers[1].3["email"], "carol@example.com");
+    for (document, other_answers, shape) in [
+        (&flat_document, &course_answers, "flat"),
+        (&course_document, &flat_answers, "course"),
+    ] {
+        let (method, path, status, body) = &other_answers[1];
+        assert!(
+            !misfits(document, method, path, *status, body).is_empty(),
+            "the {shape} document accepts the other shape's {method} {path}: {body}"
+        );
+    }
+    // The flat document names no email but on the caller's own account.
+    let schemas = flat_document["components"]["schemas"]
+        .as_object()
+        .expect("schemas");
+    let with_email: Vec<&str> = schemas
+        .iter()
+        .filter(|(_, schema)| schema["properties"].get("email").is_some())
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(with_email, ["UserCreate", "UserOut"]);
+    assert_eq!(
+        schemas["PostOut"]["properties"]["owner"]["$ref"],
+        "#/components/schemas/PublicUser"
+    );
+    let user_out = json!({ "$ref": "#/components/schemas/UserOut" });
+    assert_eq!(
+        declared(&flat_document, "post", "/users", 201),
+        Some(&user_out)
+    );
+    assert_eq!(
+        declared(&course_document, "get", "/users/{id}", 200),
+        Some(&user_out)
+    );
+}
+
 pub fn tests() -> Vec<Trial> {
     backend_tests![
         creating_a_post_answers_the_courses_post_without_votes,
@@ -626,7 +731,9 @@ pub fn tests() -> Vec<Trial> {
         listing_answers_each_post_as_the_courses_post_out_newest_first,
         updating_a_post_answers_the_courses_post_without_votes,
         deleting_voting_and_every_error_answer_as_in_the_flat_shape,
-        the_flat_default_answers_exactly_as_before,
+        the_flat_default_answers_as_before_but_without_the_owners_email,
+        getting_a_user_shows_their_email_to_anyone_as_the_course_does,
         the_openapi_document_describes_the_answers_of_the_shape_the_server_answers,
+        the_user_answers_fit_the_document_of_the_shape_the_server_answers,
     ]
 }

@@ -11,7 +11,8 @@ use crate::helpers::{
     brief, field_required, past,
 };
 
-/// A user as the API shows one (`GET /users/{id}`), the `owner` of their posts.
+/// A user as the API shows one to others (`GET /users/{id}`), the `owner`
+/// of their posts.
 async fn public_user(app: &TestApp, user: &TestUser) -> Value {
     let response = app.get(&format!("/users/{}", user.id), None).await;
     response.assert_status(StatusCode::OK);
@@ -19,8 +20,8 @@ async fn public_user(app: &TestApp, user: &TestUser) -> Value {
     assert_utc_timestamp(&shown["created_at"]);
     assert_eq!(
         shown,
-        json!({ "id": user.id, "email": user.email, "created_at": shown["created_at"] }),
-        "a user is exactly id, email and created_at"
+        json!({ "id": user.id, "created_at": shown["created_at"] }),
+        "a user shown to others is exactly id and created_at"
     );
     shown
 }

@@ -1,4 +1,5 @@
-//! `POST /users` (sign up) and `GET /users/{id}`: the User shape, email
+//! `POST /users` (sign up) and `GET /users/{id}`: the User shapes (with the
+//! email about the caller's own account, without it about anyone else), email
 //! normalisation and uniqueness, the password's limits (8 characters, 72 bytes), validation.
 
 use actix_web::http::StatusCode;
@@ -7,7 +8,8 @@ use futures_util::future::join_all;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    ALICE_RETYPED, Backend, PASSWORD, TestApp, TestResponse, Trial, backend_tests, field_required,
+    ALICE_RETYPED, Backend, PASSWORD, TestApp, TestResponse, TestUser, Trial, backend_tests,
+    field_required,
 };
 
 /// Asserts `user` is exactly `{id, email, created_at}` with a UTC RFC 3339
@@ -29,6 +31,11 @@ fn assert_user_shape(user: &Value, email: &str) {
         age > TimeDelta::seconds(-60) && age < TimeDelta::seconds(60),
         "created_at {created_at} is about now"
     );
+}
+
+/// `user`, an own-account answer, as anyone else is shown them: `{id, created_at}`.
+fn without_email(user: &Value) -> Value {
+    json!({ "id": user["id"], "created_at": user["created_at"] })
 }
 
 /// Asserts that exactly one answer is a 201 and every other one a 409.
@@ -113,12 +120,10 @@ async fn the_email_is_stored_trimmed_and_lower_cased(backend: Backend) {
     let created = app
         .try_sign_up("  Alice.Smith@Example.COM \t", PASSWORD)
         .await;
-    let id = created.json()["id"].as_i64().expect("an id");
-    let fetched = app.get(&format!("/users/{id}"), None).await;
 
+    // The answer is the row as the INSERT returned it.
     created.assert_status(StatusCode::CREATED);
     assert_user_shape(&created.json(), "alice.smith@example.com");
-    assert_eq!(fetched.json()["email"], "alice.smith@example.com");
 }
 
 async fn a_taken_email_is_a_409(backend: Backend) {
@@ -352,7 +357,7 @@ async fn signing_up_at_users_with_a_trailing_slash_works_directly(backend: Backe
     assert_user_shape(&response.json(), "alice@example.com");
 }
 
-async fn getting_a_user_answers_200_with_the_same_user(backend: Backend) {
+async fn getting_a_user_answers_200_with_their_id_and_created_at_and_no_email(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let created = app.sign_up("alice@example.com").await;
     app.sign_up("bob@example.com").await;
@@ -361,8 +366,7 @@ async fn getting_a_user_answers_200_with_the_same_user(backend: Backend) {
     let response = app.get(&format!("/users/{id}"), None).await;
 
     response.assert_status(StatusCode::OK);
-    assert_eq!(response.json(), created);
-    assert_user_shape(&response.json(), "alice@example.com");
+    assert_eq!(response.json(), without_email(&created));
 }
 
 async fn getting_a_user_needs_no_token(backend: Backend) {
@@ -377,7 +381,80 @@ async fn getting_a_user_needs_no_token(backend: Backend) {
         .await;
 
     response.assert_status(StatusCode::OK);
-    assert_eq!(response.json(), created);
+    assert_eq!(response.json(), without_email(&created));
+}
+
+/// The ids of the users an answer shows: each post's owner in a list, a
+/// post's owner, or the user answered.
+fn shown_users(answer: &Value) -> Vec<i64> {
+    let posts = match answer.as_array() {
+        Some(posts) => posts.iter().collect(),
+        None => vec![answer],
+    };
+    posts
+        .into_iter()
+        .map(|shown| {
+            shown.get("owner").unwrap_or(shown)["id"]
+                .as_i64()
+                .expect("an id")
+        })
+        .collect()
+}
+
+async fn another_accounts_email_appears_in_no_answer_of_the_flat_shape(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let signed_up = app.sign_up("alice@example.com").await;
+    let alice = TestUser {
+        id: signed_up["id"].as_i64().expect("an id"),
+        email: "alice@example.com".into(),
+        token: app.log_in("alice@example.com", PASSWORD).await,
+    };
+    let bob = app.user("bob@example.com").await;
+    let first = app.create_post(&bob, "bob's first").await;
+    let second = app
+        .send_post(&bob, json!({ "title": "bob's second", "content": "c" }))
+        .await;
+    let id = second.json()["id"].as_i64().expect("an id");
+    let edited = json!({ "title": "bob's second, edited", "content": "c" });
+    let updated = app.send_put(&bob, id, edited).await;
+
+    // Each statement that reads posts: the first page, a later one, a search.
+    let listed = app.get("/posts", alice.token()).await;
+    let later = app.get("/posts?skip=1", alice.token()).await;
+    let found = app.get("/posts?search=first", alice.token()).await;
+    let shown = app.get(&format!("/posts/{id}"), alice.token()).await;
+    let user = app.get(&format!("/users/{}", bob.id), None).await;
+    let user_to_alice = app.get(&format!("/users/{}", bob.id), alice.token()).await;
+
+    // Her own account's answer has her address.
+    assert_eq!(signed_up["email"], "alice@example.com");
+    let answers = [
+        ("GET /posts", &listed, 2),
+        ("GET /posts?skip=1", &later, 1),
+        ("GET /posts?search=first", &found, 1),
+        ("GET /posts/{id}", &shown, 1),
+        ("GET /users/{bob}", &user, 1),
+        ("GET /users/{bob} with alice's token", &user_to_alice, 1),
+        // Nor does bob's own post show it: an owner is shown as to anyone.
+        ("bob's POST /posts", &second, 1),
+        ("bob's PUT /posts/{id}", &updated, 1),
+    ];
+    for (what, response, bob_shown) in answers {
+        let text = response.text();
+        assert!(response.status.is_success(), "{what}: {text}");
+        assert!(!text.to_lowercase().contains(&bob.email), "{what}: {text}");
+        assert!(
+            !text.contains('@') && !text.contains("email"),
+            "{what}: {text}"
+        );
+        // Not vacuous: bob is shown, as each post's owner or as the user.
+        assert_eq!(
+            shown_users(&response.json()),
+            vec![bob.id; bob_shown],
+            "{what}: {text}"
+        );
+    }
+    assert_eq!(found.json()[0]["id"], first["id"]);
 }
 
 async fn an_id_beyond_the_32_bit_range_is_a_404_not_a_422(backend: Backend) {
@@ -439,8 +516,9 @@ pub fn tests() -> Vec<Trial> {
         fields_of_the_wrong_type_are_a_422,
         a_form_body_is_not_a_sign_up_and_is_a_422,
         signing_up_at_users_with_a_trailing_slash_works_directly,
-        getting_a_user_answers_200_with_the_same_user,
+        getting_a_user_answers_200_with_their_id_and_created_at_and_no_email,
         getting_a_user_needs_no_token,
+        another_accounts_email_appears_in_no_answer_of_the_flat_shape,
         an_id_beyond_the_32_bit_range_is_a_404_not_a_422,
         a_nul_character_in_the_email_is_a_422_not_a_500,
         an_unknown_user_id_is_a_404_naming_the_id,
