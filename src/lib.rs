@@ -11,6 +11,8 @@
 //! - [`routes`]: one module of handlers per resource.
 //! - [`error`]: the one error type, with FastAPI's 422 items; [`validation`]:
 //!   pydantic-style field checks; [`extract`]: reading bodies, queries, paths.
+//! - [`email`]: look-alike addresses (UTS #39): the mixed-script rule and
+//!   the key that addresses reading alike share.
 //! - [`client_addr`]: the client's address, through trusted proxies.
 //! - [`logging`], [`request_id`], [`metrics`]: what operators see: log lines,
 //!   `X-Request-ID`, and Prometheus metrics on `METRICS_ADDR`.
@@ -20,6 +22,7 @@ pub mod client_addr;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod email;
 pub mod error;
 pub mod extract;
 pub mod logging;
