@@ -30,8 +30,10 @@ pub fn mixes_scripts(email: &str) -> bool {
     !local.is_single_script() || domain.split('.').any(|label| !label.is_single_script())
 }
 
-/// The look-alike key: what `users.email_key` holds, unique, so that two
-/// accounts never read alike and a racing pair is settled by the index.
+/// The look-alike key. `users.email_key` holds it where it is not the
+/// address itself, and `users_email_key_idx` is unique on
+/// `COALESCE(email_key, email)`: two accounts never read alike, and a racing
+/// pair is settled by the index.
 ///
 /// The address is folded to NFKC and lower-cased again, decomposed (NFD),
 /// and then **only its non-ASCII characters** are replaced by their
@@ -43,7 +45,7 @@ pub fn mixes_scripts(email: &str) -> bool {
 ///   `1` and `I` to `l`, `0` to `O`), so `modem@` and `modern@`, or
 ///   `alice1@` and `alicel@`, would collide, and addresses that have always
 ///   been distinct would start to refuse each other. Leaving ASCII alone
-///   keeps every ASCII address its own key (as the migration set them), and
+///   keeps every ASCII address its own key (nothing stored, as before), and
 ///   a non-ASCII look-alike of it maps onto exactly it: `аӏісе` (all
 ///   Cyrillic), `alıce` (dotless i) and `ali\u{307}ce` (from `alİce`) all key
 ///   to `alice`.

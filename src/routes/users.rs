@@ -16,6 +16,7 @@ use crate::auth::password::MAX_PASSWORD_BYTES;
 use crate::config::PostShape;
 use crate::db::models::{NewUser, User};
 use crate::db::{self, DbPool};
+use crate::email;
 use crate::error::{AppError, FieldError};
 use crate::extract::ValidJson;
 use crate::routes::schemas::{self, PayloadTooLarge, RowId, Unavailable};
@@ -98,7 +99,11 @@ fn email_schema() -> Object {
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
         .description(Some(
             "An address with a dotted domain; stored trimmed and lower-cased, \
-             unique regardless of case.",
+             unique regardless of case and of look-alike characters: an address \
+             that reads like a registered one (Unicode's confusables, UTS #39: \
+             a Cyrillic `а` for a Latin `a`, a dotless `ı` for `i`) is refused \
+             as taken, and one whose local part or a domain label mixes scripts \
+             is invalid. Plain ASCII addresses are compared exactly.",
         ))
         .examples([EXAMPLE_EMAIL])
         .build()
@@ -127,6 +132,12 @@ impl FromJsonBody for UserCreate {
         let email = fields
             .string("email")
             .and_then(|raw| match normalize_email(raw) {
+                Some(email) if email::mixes_scripts(&email) => fields.reject(FieldError::new(
+                    &["body", "email"],
+                    "value is not a valid email address: its local part or a domain \
+                     label mixes scripts",
+                    "value_error.email",
+                )),
                 Some(email) => Some(email),
                 None => fields.reject(FieldError::new(
                     &["body", "email"],
@@ -192,7 +203,7 @@ fn user_missing(id: i64) -> AppError {
     request_body = UserCreate,
     responses(
         (status = 201, description = "Created", body = UserOut),
-        (status = 409, description = "The email is taken", body = ErrorBody),
+        (status = 409, description = "The email, or one that reads like it, is taken", body = ErrorBody),
         (status = 413, response = PayloadTooLarge),
         (status = 422, description = "Validation Error", body = ValidationErrorBody),
         (status = 503, response = Unavailable),
@@ -205,13 +216,18 @@ pub async fn create_user(
 ) -> Result<HttpResponse, AppError> {
     let password_hash = hasher.hash(input.password).await?;
     let email = input.email;
+    // Stored only where it is not the address itself (never for ASCII):
+    // `users_email_key_idx` is unique on `COALESCE(email_key, email)`.
+    let email_key = Some(email::lookalike_key(&email)).filter(|key| *key != email);
     let user = store::run(&pool, move |conn| {
         let new_user = NewUser {
             email: &email,
-            email_key: None,
+            email_key: email_key.as_deref(),
             password_hash: &password_hash,
             created_at: Utc::now().naive_utc().trunc_subsecs(6),
         };
+        // Taken, or a look-alike of it taken: the email's own unique index or
+        // `users_email_key_idx`, one 409 either way.
         db::users::insert(conn, &new_user).map_err(|e| match AppError::from(e) {
             AppError::Conflict(_) => {
                 AppError::Conflict(format!("User with email: {email} already exists"))

@@ -15,6 +15,7 @@ mod error_bodies;
 mod health_and_errors;
 mod limits;
 mod login;
+mod lookalike_emails;
 mod metrics;
 mod openapi;
 mod outage;
@@ -47,6 +48,7 @@ fn main() -> std::process::ExitCode {
         health_and_errors::tests(),
         limits::tests(),
         login::tests(),
+        lookalike_emails::tests(),
         metrics::tests(),
         openapi::tests(),
         outage::tests(),
