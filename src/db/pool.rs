@@ -15,6 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::DbError;
 use super::availability::Availability;
+use super::users;
 use super::wal_keeper::{MAX_WAL_BYTES, WalKeeper};
 use crate::config::{DatabaseUrl, Settings, SqliteSynchronous};
 
@@ -315,6 +316,11 @@ pub enum DatabaseSetupError {
     },
     #[error("cannot apply migrations to the database ({target}): {message}")]
     Migrate { target: String, message: String },
+    #[error("cannot bring the look-alike email keys up to date ({target}): {source}")]
+    EmailKeys {
+        target: String,
+        source: diesel::result::Error,
+    },
     #[error("cannot build the connection pool: {0}")]
     Pool(#[from] r2d2::Error),
     #[error("cannot start the SQLite log checkpointer: {0}")]
@@ -322,7 +328,8 @@ pub enum DatabaseSetupError {
 }
 
 /// Connects once (so a bad URL fails with the database's own words), applies
-/// pending migrations, then builds the pool.
+/// pending migrations, brings the look-alike keys of non-ASCII addresses up
+/// to date, then builds the pool.
 pub fn connect_and_migrate(settings: &Settings) -> Result<DbPool, DatabaseSetupError> {
     let manager = ConnectionManager::new(settings.database_url.clone())
         .with_sqlite_synchronous(settings.sqlite_synchronous);
@@ -333,8 +340,12 @@ pub fn connect_and_migrate(settings: &Settings) -> Result<DbPool, DatabaseSetupE
             target: target.clone(),
             source,
         })?;
-    run_migrations(&mut first)
-        .map_err(|message| DatabaseSetupError::Migrate { target, message })?;
+    run_migrations(&mut first).map_err(|message| DatabaseSetupError::Migrate {
+        target: target.clone(),
+        message,
+    })?;
+    refresh_email_keys(&mut first)
+        .map_err(|source| DatabaseSetupError::EmailKeys { target, source })?;
     drop(first);
 
     let wal_keeper = match &settings.database_url {
@@ -358,6 +369,28 @@ pub fn connect_and_migrate(settings: &Settings) -> Result<DbPool, DatabaseSetupE
         .error_handler(Box::new(r2d2::NopErrorHandler))
         .build(manager.reporting_to(availability.clone()))?;
     Ok(DbPool::new(pool, availability).with_wal_keeper(wal_keeper))
+}
+
+/// Runs [`users::refresh_email_keys`] and says what it changed; a clash (two
+/// accounts from before the key that read alike) is a warning at every
+/// start-up until one of them goes.
+fn refresh_email_keys(conn: &mut DbConnection) -> diesel::QueryResult<()> {
+    let refresh = users::refresh_email_keys(conn)?;
+    if refresh.updated > 0 {
+        log::info!(
+            "look-alike email keys: {} of {} non-ASCII addresses updated",
+            refresh.updated,
+            refresh.examined
+        );
+    }
+    for (user, holder) in refresh.clashes {
+        let holder = holder.map_or_else(|| "another account".to_owned(), |id| format!("user {id}"));
+        log::warn!(
+            "user {user}'s address reads like that of {holder}: both predate look-alike \
+             keys, so user {user} keeps its address as its key"
+        );
+    }
+    Ok(())
 }
 
 /// Applies the pending migrations of the connection's backend. On PostgreSQL an

@@ -1,12 +1,26 @@
 //! Queries on `users`.
 
 use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error};
 
 use super::DbConnection;
 use super::models::{NewUser, User, UserPassword};
+use crate::email;
 use crate::schema::users;
 
-/// Inserts a user; a taken email is a unique violation.
+diesel::define_sql_function! {
+    /// A text's length in bytes (PostgreSQL; SQLite from 3.43, which the
+    /// bundled one is).
+    fn octet_length(text: diesel::sql_types::Text) -> diesel::sql_types::Integer;
+}
+
+diesel::define_sql_function! {
+    /// A text's length in characters, on both backends.
+    fn length(text: diesel::sql_types::Text) -> diesel::sql_types::Integer;
+}
+
+/// Inserts a user; a taken email, or a taken look-alike key, is a unique
+/// violation.
 pub fn insert(conn: &mut DbConnection, new_user: &NewUser<'_>) -> QueryResult<User> {
     diesel::insert_into(users::table)
         .values(new_user)
@@ -61,4 +75,69 @@ pub fn change_password(
         set_password_hash(conn, id, hash)?;
         super::sessions::revoke_all(conn, id, keep, now)
     })
+}
+
+/// What [`refresh_email_keys`] found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct EmailKeyRefresh {
+    /// Users with a non-ASCII address: the only ones whose key can differ
+    /// from their address.
+    pub examined: usize,
+    /// Keys rewritten.
+    pub updated: usize,
+    /// `(user, holder)`: the user's address reads like the holder's (both
+    /// accounts predate the key); the user's key is left as it was. The
+    /// holder is `None` if it went meanwhile.
+    pub clashes: Vec<(i32, Option<i32>)>,
+}
+
+/// Gives every user with a non-ASCII address the look-alike key the current
+/// rules compute ([`email::lookalike_key`]), stored where it is not the
+/// address itself, as a sign-up stores it: rows from before the key, and
+/// rows other tools wrote, hold none, and a newer Unicode table may move a
+/// prototype. ASCII addresses are their own key and are not read at all.
+///
+/// One scan of `users` (no index serves "has a non-ASCII character": the
+/// test compares the address's length in bytes and in characters), then one
+/// `UPDATE` per key that changed. Each update stands alone: a key another
+/// account holds already is a unique violation, recorded as a clash and
+/// left, and the rest go on.
+pub fn refresh_email_keys(conn: &mut DbConnection) -> QueryResult<EmailKeyRefresh> {
+    let rows: Vec<(i32, String, Option<String>)> = users::table
+        .filter(octet_length(users::email).ne(length(users::email)))
+        .select((users::id, users::email, users::email_key))
+        .load(conn)?;
+    let mut refresh = EmailKeyRefresh {
+        examined: rows.len(),
+        ..EmailKeyRefresh::default()
+    };
+    for (id, address, stored) in rows {
+        let key = email::lookalike_key(&address);
+        let wanted = Some(key).filter(|key| *key != address);
+        if wanted == stored {
+            continue;
+        }
+        let changed = diesel::update(users::table.find(id))
+            .set(users::email_key.eq(&wanted))
+            .execute(conn);
+        match changed {
+            Ok(n) => refresh.updated += n,
+            Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                // Whose `COALESCE(email_key, email)` it is.
+                let key = wanted.as_deref().unwrap_or(&address);
+                let holder = users::table
+                    .filter(
+                        users::email_key
+                            .eq(key)
+                            .or(users::email_key.is_null().and(users::email.eq(key))),
+                    )
+                    .select(users::id)
+                    .first(conn)
+                    .optional()?;
+                refresh.clashes.push((id, holder));
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(refresh)
 }

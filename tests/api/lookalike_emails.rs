@@ -1,21 +1,27 @@
 //! Look-alike addresses (UTS #39) at `POST /users`: a sign-up that reads like
 //! an existing account is a 409 like a duplicate, one that mixes scripts
 //! within its local part or a domain label a 422, plain ASCII exactly as
-//! before.
+//! before; and the keys of rows from before the rules, set at start-up.
 
 use actix_web::http::StatusCode;
 use diesel::prelude::*;
 use futures_util::future::join_all;
+use postapi::db::pool::connect_and_migrate;
 use postapi::schema::users;
 use serde_json::json;
 
-use crate::helpers::{Backend, PASSWORD, TestApp, TestResponse, Trial, backend_tests};
+use crate::helpers::{
+    Backend, PASSWORD, TestApp, TestResponse, Trial, backend_tests, test_settings,
+};
 
 const ALICE: &str = "alice@example.com";
 /// `аӏісе@example.com`: every letter of the local part Cyrillic.
 const CYRILLIC_ALICE: &str = "\u{430}\u{4cf}\u{456}\u{441}\u{435}@example.com";
 /// `müller@example.de`, the ü precomposed.
 const MULLER: &str = "m\u{fc}ller@example.de";
+/// `用例@例子.中国`: no character with a prototype, so its own key. (户 would
+/// not do: its prototype is the variant 戶.)
+const CHINESE: &str = "\u{7528}\u{4f8b}@\u{4f8b}\u{5b50}.\u{4e2d}\u{56fd}";
 /// `почта@пример.рф`: all Cyrillic.
 const POCHTA: &str =
     "\u{43f}\u{43e}\u{447}\u{442}\u{430}@\u{43f}\u{440}\u{438}\u{43c}\u{435}\u{440}.\u{440}\u{444}";
@@ -52,6 +58,30 @@ fn stored_key(app: &TestApp, email: &str) -> Option<String> {
         .select(users::email_key)
         .first(&mut app.db())
         .unwrap_or_else(|e| panic!("the key of {email}: {e}"))
+}
+
+/// A user row as an older postapi, or another tool (the course app), leaves
+/// it: no key.
+fn insert_as_before_the_key(app: &TestApp, email: &str) {
+    insert_with_key(app, email, None);
+}
+
+fn insert_with_key(app: &TestApp, email: &str, key: Option<&str>) {
+    diesel::insert_into(users::table)
+        .values((
+            users::email.eq(email),
+            users::email_key.eq(key),
+            users::password_hash.eq("not a hash"),
+        ))
+        .execute(&mut app.db())
+        .unwrap_or_else(|e| panic!("insert {email}: {e}"));
+}
+
+/// Runs what start-up runs on the app's database (migrations, then the keys)
+/// from a second pool, as a restarted server would.
+fn start_up_again(app: &TestApp) {
+    let settings = test_settings(app.database().url().clone());
+    drop(connect_and_migrate(&settings).expect("start-up's database set-up succeeds"));
 }
 
 async fn a_cyrillic_a_inside_a_latin_local_part_or_domain_label_is_a_422(backend: Backend) {
@@ -256,6 +286,41 @@ async fn login_matches_the_address_as_typed_never_a_look_alike(backend: Backend)
     app.log_in(" Alice@Example.com ", PASSWORD).await;
 }
 
+async fn start_up_gives_rows_from_before_the_key_their_look_alike_key(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    insert_as_before_the_key(&app, CYRILLIC_ALICE);
+    insert_as_before_the_key(&app, "bob@example.com");
+    insert_as_before_the_key(&app, CHINESE);
+    // As if an older Unicode table had keyed it otherwise.
+    insert_with_key(&app, MULLER, Some("an older key"));
+
+    start_up_again(&app);
+    let response = app.try_sign_up(ALICE, PASSWORD).await;
+
+    assert_eq!(stored_key(&app, CYRILLIC_ALICE).as_deref(), Some(ALICE));
+    assert_eq!(
+        stored_key(&app, MULLER).as_deref(),
+        Some("mu\u{308}ller@example.de")
+    );
+    assert_eq!(stored_key(&app, "bob@example.com"), None);
+    assert_eq!(stored_key(&app, CHINESE), None, "its own key");
+    assert_taken(&response, ALICE);
+}
+
+async fn start_up_leaves_a_look_alike_pair_from_before_the_key_as_it_is(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.sign_up(ALICE).await;
+    insert_as_before_the_key(&app, CYRILLIC_ALICE);
+
+    start_up_again(&app);
+
+    assert_eq!(stored_key(&app, ALICE), None);
+    assert_eq!(stored_key(&app, CYRILLIC_ALICE), None);
+    app.log_in(ALICE, PASSWORD).await;
+    let again = app.try_sign_up("al\u{131}ce@example.com", PASSWORD).await;
+    assert_taken(&again, "al\u{131}ce@example.com");
+}
+
 pub fn tests() -> Vec<Trial> {
     backend_tests![
         a_cyrillic_a_inside_a_latin_local_part_or_domain_label_is_a_422,
@@ -270,5 +335,7 @@ pub fn tests() -> Vec<Trial> {
         a_cyrillic_look_alike_of_a_cyrillic_address_that_mixes_in_latin_is_a_422,
         racing_look_alike_sign_ups_give_one_201_and_409s,
         login_matches_the_address_as_typed_never_a_look_alike,
+        start_up_gives_rows_from_before_the_key_their_look_alike_key,
+        start_up_leaves_a_look_alike_pair_from_before_the_key_as_it_is,
     ]
 }
