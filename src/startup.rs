@@ -74,7 +74,7 @@ impl AppState {
             .await
             .map_err(setup("bcrypt"))?
             .map_err(setup("bcrypt"))?;
-        let throttle = LoginThrottle::new(settings.login_limits, clock.clone());
+        let throttle = LoginThrottle::for_database(settings, &pool, clock.clone());
         let tokens = TokenService::new(
             &settings.secret_key,
             settings.algorithm,
