@@ -77,7 +77,7 @@ impl AppState {
             .await
             .map_err(setup("bcrypt"))?
             .map_err(setup("bcrypt"))?;
-        let throttle = LoginThrottle::new(settings.login_limits, clock.clone());
+        let throttle = LoginThrottle::for_database(settings, &pool, clock.clone());
         let tokens = TokenService::new(
             &settings.secret_key,
             settings.algorithm,
@@ -322,28 +322,38 @@ async fn cors_refusals_as_json(
     })
 }
 
-/// How often finished sessions and spent refresh tokens are deleted, and
-/// how many rows of each kind a statement deletes at most.
-const SESSION_CLEANUP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
-const SESSION_CLEANUP_BATCH: i64 = 500;
+/// How often what can no longer matter is deleted (finished sessions,
+/// expired refresh tokens, expired failed-login counts), and how many rows
+/// of each kind a statement deletes at most.
+const CLEANUP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+const CLEANUP_BATCH: u32 = 500;
 
-/// Deletes what can no longer matter of sessions, in the background, in
-/// small batches so that no statement holds locks for long. Stops with the
-/// server's runtime.
-fn spawn_session_cleanup(pool: web::Data<DbPool>, sessions: web::Data<SessionService>) {
+/// Deletes, in the background and in small batches so that no statement
+/// holds locks for long, the rows of sessions and of the shared login
+/// throttle that can no longer matter. Stops with the server's runtime.
+fn spawn_cleanup(
+    pool: web::Data<DbPool>,
+    sessions: web::Data<SessionService>,
+    throttle: web::Data<LoginThrottle>,
+) {
     actix_web::rt::spawn(async move {
         // The first round a period after start-up, not at once.
-        let first = actix_web::rt::time::Instant::now() + SESSION_CLEANUP_EVERY;
-        let mut every = actix_web::rt::time::interval_at(first, SESSION_CLEANUP_EVERY);
+        let first = actix_web::rt::time::Instant::now() + CLEANUP_EVERY;
+        let mut every = actix_web::rt::time::interval_at(first, CLEANUP_EVERY);
         loop {
             every.tick().await;
-            match sessions.delete_finished(&pool, SESSION_CLEANUP_BATCH).await {
+            // An outage is logged by the pool; the next round retries.
+            match sessions.delete_finished(&pool, CLEANUP_BATCH.into()).await {
                 Ok(0) => {}
                 Ok(deleted) => {
                     log::debug!("deleted {deleted} finished sessions and refresh tokens")
                 }
-                // An outage is logged by the pool; the next round retries.
                 Err(error) => log::debug!("session cleanup skipped: {error}"),
+            }
+            match throttle.delete_expired(CLEANUP_BATCH).await {
+                Ok(0) => {}
+                Ok(deleted) => log::debug!("deleted {deleted} expired failed-login rows"),
+                Err(error) => log::debug!("failed-login cleanup skipped: {error}"),
             }
         }
     });
@@ -377,7 +387,11 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
         let state = AppState::build(&settings, clock).await?;
-        spawn_session_cleanup(state.pool.clone(), state.sessions.clone());
+        spawn_cleanup(
+            state.pool.clone(),
+            state.sessions.clone(),
+            state.throttle.clone(),
+        );
         let metrics = match settings.metrics_addr {
             None => None,
             Some(address) => {

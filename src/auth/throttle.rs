@@ -2,28 +2,47 @@
 //! per client address and account and per client address across accounts,
 //! logins get 429 before any database lookup or bcrypt work.
 //!
-//! Counts live in this instance's memory: behind a load balancer each
-//! instance counts on its own, and a restart forgets them. Memory is bounded:
-//! each table tracks at most [`MAX_TRACKED_KEYS`] keys (accounts are kept as
-//! a keyed 64-bit hash, never as the text a client sent); when one is full,
-//! expired keys go first, then the least recently failing one.
-//!
 //! An attempt is counted as a failure when it starts and refunded if it
 //! succeeds (or never gets a verdict), so parallel guesses cannot all pass
 //! the check before the first failure is recorded. An attempt that finds the
 //! limit reached only because others are still in flight waits for their
 //! verdicts instead of being refused: if they were right, their success
 //! clears the count and it goes on, so valid logins are never throttled.
+//!
+//! Where the counts live depends on the database:
+//!
+//! - **PostgreSQL**: in the database ([`crate::db::login_failures`]), so
+//!   every instance on it counts against the same limits: one statement
+//!   begins an attempt, one settles it. Accounts are kept as a keyed hash
+//!   every instance computes alike (HMAC-SHA-256 under a key derived from
+//!   `SECRET_KEY`), never as the text a client sent. Should a statement
+//!   fail for another reason than the database being unreachable (which is
+//!   the 503 of every route), the attempt is counted in memory instead, as
+//!   on SQLite: a login never gets a 500 from throttling.
+//! - **SQLite** (one instance): in this instance's memory, which a restart
+//!   forgets. Memory is bounded: each table tracks at most
+//!   [`MAX_TRACKED_KEYS`] keys (accounts are kept as a keyed 64-bit hash,
+//!   under a key of this process); when one is full, expired keys go first,
+//!   then the least recently failing one.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::net::{IpAddr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use tokio::sync::oneshot;
+
 use crate::clock::Clock;
-use crate::config::LoginLimits;
+use crate::config::{DatabaseUrl, LoginLimits, SecretKey, Settings};
+use crate::db::DbPool;
+use crate::db::login_failures::{self, Begun, Rules, Verdict};
 use crate::error::AppError;
+use crate::store;
 
 /// Keys tracked per table; with the default limits the two tables stay
 /// within a few tens of MiB even when full.
@@ -32,8 +51,16 @@ pub const MAX_TRACKED_KEYS: usize = 65_536;
 /// How long an attempt waits for the verdicts of attempts in flight before
 /// it is refused after all; longer than a hash may queue and run.
 const MAX_WAIT_FOR_PENDING: Duration = Duration::from_secs(15);
-/// How often a waiting attempt looks again.
+/// How often a waiting attempt looks again, in memory.
 const PENDING_RECHECK: Duration = Duration::from_millis(20);
+/// How often a waiting attempt looks again when each look is a statement.
+const SHARED_PENDING_RECHECK: Duration = Duration::from_millis(50);
+/// How often a verdict the database could not take is tried again.
+const SETTLE_RETRY: Duration = Duration::from_secs(1);
+/// How much longer than its waits (for connections, for a hashing thread)
+/// an attempt is given for its verdict before the database counts take it
+/// as failed: the hash itself, and the rest of the request.
+const IN_FLIGHT_MARGIN: Duration = Duration::from_secs(30);
 
 /// A client address as throttling counts it: IPv4 addresses one by one,
 /// IPv6 by /64 network, the block one subscriber usually holds.
@@ -46,6 +73,9 @@ pub struct LoginThrottle {
     clock: Arc<dyn Clock>,
     account_hasher: RandomState,
     counts: Mutex<Counts>,
+    /// On PostgreSQL, the counts every instance shares; `counts` then only
+    /// serves attempts the database could not count.
+    shared: Option<Arc<SharedCounts>>,
 }
 
 struct Counts {
@@ -81,6 +111,143 @@ fn decrement<K: Hash + Eq>(pending: &mut HashMap<K, u32>, key: &K) {
     }
 }
 
+/// The counts in the database, and how to reach them.
+struct SharedCounts {
+    pool: DbPool,
+    rules: Rules,
+    /// HMAC-SHA-256 under a key derived from `SECRET_KEY`: the same in every
+    /// instance that shares the key.
+    account_mac: Hmac<Sha256>,
+    /// Whether the last statement failed: a failure is logged when the
+    /// statements start failing, and again when they work again.
+    failing: AtomicBool,
+}
+
+impl SharedCounts {
+    fn new(settings: &Settings, pool: &DbPool) -> Self {
+        let limits = settings.login_limits;
+        Self {
+            pool: pool.clone(),
+            rules: Rules {
+                per_account: limits.per_account,
+                per_address: limits.per_address,
+                window: limits.window,
+                in_flight: IN_FLIGHT_MARGIN
+                    + settings.pool_timeout * 2
+                    + settings.password_hashing.max_wait,
+            },
+            account_mac: account_mac(&settings.secret_key),
+            failing: AtomicBool::new(false),
+        }
+    }
+
+    /// The first 8 bytes of the account's MAC.
+    fn account_hash(&self, account: &str) -> i64 {
+        let digest = self
+            .account_mac
+            .clone()
+            .chain_update(account.as_bytes())
+            .finalize()
+            .into_bytes();
+        let mut first = [0; 8];
+        first.copy_from_slice(&digest[..8]);
+        i64::from_be_bytes(first)
+    }
+
+    async fn begin(
+        &self,
+        attempt: &login_failures::Attempt,
+        now: DateTime<Utc>,
+    ) -> Result<Begun, AppError> {
+        let (attempt, rules) = (attempt.clone(), self.rules);
+        let begun = store::run(&self.pool, move |conn| {
+            Ok(login_failures::begin(conn, &attempt, now, &rules)?)
+        })
+        .await;
+        self.note(begun.as_ref().err(), "count a login attempt");
+        begun
+    }
+
+    /// Records `verdict`; `first_try` is dropped once the first statement
+    /// has run. While the database cannot be reached (or no connection is
+    /// free), tries again every [`SETTLE_RETRY`] for as long as the attempt
+    /// would be waited for: an attempt left in flight makes others wait,
+    /// then counts as a failure.
+    async fn settle(
+        self: Arc<Self>,
+        attempt: login_failures::Attempt,
+        verdict: Verdict,
+        now: DateTime<Utc>,
+        first_try: oneshot::Sender<()>,
+    ) {
+        let give_up = Instant::now() + self.rules.in_flight;
+        let mut first_try = Some(first_try);
+        loop {
+            let (attempt, rules) = (attempt.clone(), self.rules);
+            let settled = store::run(&self.pool, move |conn| {
+                Ok(login_failures::settle(
+                    conn, &attempt, verdict, now, &rules,
+                )?)
+            })
+            .await;
+            drop(first_try.take());
+            self.note(settled.as_ref().err(), "record a login attempt's verdict");
+            match settled {
+                Err(AppError::Unavailable(_)) if Instant::now() + SETTLE_RETRY < give_up => {
+                    actix_web::rt::time::sleep(SETTLE_RETRY).await;
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// Logs statements that fail, once when they start failing and once
+    /// when they work again. An unreachable database is logged by the pool.
+    fn note(&self, error: Option<&AppError>, what: &str) {
+        match error {
+            None => {
+                if self.failing.swap(false, Ordering::Relaxed) {
+                    log::info!("login throttling: the shared counts work again");
+                }
+            }
+            Some(AppError::Unavailable(cause)) => {
+                log::debug!("login throttling: cannot {what}: {cause}");
+            }
+            Some(error) => {
+                if self.failing.swap(true, Ordering::Relaxed) {
+                    log::debug!("login throttling: cannot {what} in the database: {error}");
+                } else {
+                    log::warn!(
+                        "login throttling: cannot {what} in the database ({error}); \
+                         until it can, this instance counts attempts in its own memory"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// HMAC-SHA-256 under a key of its own, derived from `SECRET_KEY` (HMAC as
+/// a pseudo-random function, as HKDF does): account hashes and token
+/// signatures never share a key.
+fn account_mac(secret: &SecretKey) -> Hmac<Sha256> {
+    const LABEL: &[u8] = b"postapi login throttling: account key";
+    let derived = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes a key of any length")
+        .chain_update(LABEL)
+        .finalize()
+        .into_bytes();
+    <Hmac<Sha256> as KeyInit>::new_from_slice(&derived).expect("HMAC takes a key of any length")
+}
+
+/// A random attempt id; should the system have no randomness to give, one
+/// from the standard library's per-process keys (it need only differ from
+/// the client's other attempts in flight).
+fn attempt_id() -> i64 {
+    let id = getrandom::u64().unwrap_or_else(|_| RandomState::new().hash_one(Instant::now()));
+    i64::from_ne_bytes(id.to_ne_bytes())
+}
+
 /// Why an attempt may not start now.
 #[derive(Debug)]
 pub enum Refusal {
@@ -91,8 +258,22 @@ pub enum Refusal {
 }
 
 impl LoginThrottle {
+    /// Counts in this instance's memory.
     pub fn new(limits: LoginLimits, clock: Arc<dyn Clock>) -> Self {
         Self::with_capacity(limits, clock, MAX_TRACKED_KEYS)
+    }
+
+    /// Counts where the database calls for: in the database on PostgreSQL,
+    /// shared by every instance on it; in memory on SQLite.
+    pub fn for_database(settings: &Settings, pool: &DbPool, clock: Arc<dyn Clock>) -> Self {
+        let throttle = Self::new(settings.login_limits, clock);
+        match settings.database_url {
+            DatabaseUrl::Postgres(_) => Self {
+                shared: Some(Arc::new(SharedCounts::new(settings, pool))),
+                ..throttle
+            },
+            DatabaseUrl::Sqlite(_) => throttle,
+        }
     }
 
     fn with_capacity(limits: LoginLimits, clock: Arc<dyn Clock>, capacity: usize) -> Self {
@@ -107,12 +288,14 @@ impl LoginThrottle {
                 pending_accounts: HashMap::new(),
                 pending_clients: HashMap::new(),
             }),
+            shared: None,
         }
     }
 
     /// Starts a login attempt by `client` on `account` (the normalised email),
     /// or refuses it with 429 when either limit is reached; waits first while
-    /// the limit is reached only by attempts in flight.
+    /// the limit is reached only by attempts in flight. On PostgreSQL, 503
+    /// when the database cannot be reached, as every route answers then.
     pub async fn begin(
         self: &Arc<Self>,
         client: IpAddr,
@@ -120,18 +303,25 @@ impl LoginThrottle {
     ) -> Result<LoginAttempt, AppError> {
         let started = Instant::now();
         loop {
-            match self.try_begin(client, account) {
+            let (tried, recheck) = match &self.shared {
+                Some(shared) => (
+                    self.try_begin_shared(shared, client, account).await?,
+                    SHARED_PENDING_RECHECK,
+                ),
+                None => (self.try_begin(client, account), PENDING_RECHECK),
+            };
+            match tried {
                 Ok(attempt) => return Ok(attempt),
                 Err(Refusal::Throttled(error)) => return Err(error),
                 Err(Refusal::Pending) if started.elapsed() >= MAX_WAIT_FOR_PENDING => {
-                    return Err(self.throttled(client, 1_000));
+                    return Err(self.throttled(client_key(client), 1_000));
                 }
-                Err(Refusal::Pending) => actix_web::rt::time::sleep(PENDING_RECHECK).await,
+                Err(Refusal::Pending) => actix_web::rt::time::sleep(recheck).await,
             }
         }
     }
 
-    /// [`LoginThrottle::begin`] without waiting.
+    /// [`LoginThrottle::begin`] without waiting, in memory.
     pub fn try_begin(
         self: &Arc<Self>,
         client: IpAddr,
@@ -160,9 +350,48 @@ impl LoginThrottle {
         counts.add_pending(account);
         Ok(LoginAttempt {
             throttle: Arc::clone(self),
-            account,
-            at: now,
+            counted: Counted::InMemory { account, at: now },
             settled: false,
+        })
+    }
+
+    /// [`LoginThrottle::begin`] without waiting, in the database; in memory
+    /// when a statement fails for another reason than an unreachable
+    /// database (then 503).
+    async fn try_begin_shared(
+        self: &Arc<Self>,
+        shared: &Arc<SharedCounts>,
+        client: IpAddr,
+        account: &str,
+    ) -> Result<Result<LoginAttempt, Refusal>, AppError> {
+        let key = client_key(client);
+        let attempt = login_failures::Attempt {
+            client: key.to_string(),
+            id: attempt_id(),
+            account: shared.account_hash(account),
+        };
+        let begun = match shared.begin(&attempt, self.clock.now()).await {
+            Ok(begun) => begun,
+            Err(error @ AppError::Unavailable(_)) => return Err(error),
+            Err(_) => return Ok(self.try_begin(client, account)),
+        };
+        Ok(match begun {
+            Begun { begun: true, .. } => Ok(LoginAttempt {
+                throttle: Arc::clone(self),
+                counted: Counted::Shared {
+                    counts: Arc::clone(shared),
+                    attempt,
+                },
+                settled: false,
+            }),
+            Begun {
+                in_flight: false,
+                wait_ms: Some(wait_ms),
+                ..
+            } => Err(Refusal::Throttled(self.throttled(key, wait_ms))),
+            // In flight, or a limit no longer reached (it can be only
+            // briefly): look again.
+            Begun { .. } => Err(Refusal::Pending),
         })
     }
 
@@ -174,6 +403,27 @@ impl LoginThrottle {
         AppError::TooManyRequests { retry_after_secs }
     }
 
+    /// On PostgreSQL, deletes the shared counts' expired rows, `batch` at a
+    /// time until none is left; the number deleted. Memory needs no cleanup:
+    /// its tables expire their own entries.
+    pub async fn delete_expired(&self, batch: u32) -> Result<usize, AppError> {
+        let Some(shared) = &self.shared else {
+            return Ok(0);
+        };
+        let mut deleted = 0;
+        loop {
+            let now = self.clock.now();
+            let round = store::run(&shared.pool, move |conn| {
+                Ok(login_failures::delete_expired(conn, now, batch)?)
+            })
+            .await?;
+            deleted += round;
+            if round < usize::try_from(batch).unwrap_or(usize::MAX) {
+                return Ok(deleted);
+            }
+        }
+    }
+
     fn counts(&self) -> MutexGuard<'_, Counts> {
         self.counts
             .lock()
@@ -181,41 +431,97 @@ impl LoginThrottle {
     }
 }
 
-/// One login attempt, counted as a failure until told otherwise.
+/// One login attempt, counted as a failure until told otherwise. Dropped
+/// without a verdict, it is not counted.
 pub struct LoginAttempt {
     throttle: Arc<LoginThrottle>,
-    account: AccountKey,
-    at: i64,
+    counted: Counted,
     settled: bool,
+}
+
+/// Where an attempt is counted.
+enum Counted {
+    InMemory {
+        account: AccountKey,
+        at: i64,
+    },
+    Shared {
+        counts: Arc<SharedCounts>,
+        attempt: login_failures::Attempt,
+    },
 }
 
 impl LoginAttempt {
     /// Wrong password or unknown account: the failure stays counted.
-    pub fn failed(mut self) {
+    pub async fn failed(mut self) {
         self.settled = true;
-        self.throttle.counts().remove_pending(&self.account);
         metrics::counter!("postapi_logins_failed_total").increment(1);
+        self.settle(Verdict::Failed).await;
     }
 
     /// The right password: this client's failures on the account are
     /// forgotten, and this attempt is not counted against the address.
-    pub fn succeeded(mut self) {
+    pub async fn succeeded(mut self) {
         self.settled = true;
-        let mut counts = self.throttle.counts();
-        counts.remove_pending(&self.account);
-        counts.per_account.forget(&self.account);
-        counts.per_address.refund(&self.account.0, self.at);
+        self.settle(Verdict::Succeeded).await;
+    }
+
+    /// Records `verdict`. In the database, on a task of its own, which runs
+    /// to its end even if the request goes away; the request waits for its
+    /// first try only.
+    fn settle(&self, verdict: Verdict) -> impl Future<Output = ()> + 'static {
+        let settling = match &self.counted {
+            Counted::InMemory { account, at } => {
+                let mut counts = self.throttle.counts();
+                counts.remove_pending(account);
+                match verdict {
+                    Verdict::Failed => {}
+                    Verdict::Succeeded => {
+                        counts.per_account.forget(account);
+                        counts.per_address.refund(&account.0, *at);
+                    }
+                    Verdict::Undecided => {
+                        counts.per_account.refund(account, *at);
+                        counts.per_address.refund(&account.0, *at);
+                    }
+                }
+                None
+            }
+            Counted::Shared { counts, attempt } => {
+                let (first_try, tried) = oneshot::channel();
+                let now = self.throttle.clock.now();
+                let settle = Arc::clone(counts).settle(attempt.clone(), verdict, now, first_try);
+                match tokio::runtime::Handle::try_current() {
+                    Ok(runtime) => {
+                        drop(runtime.spawn(settle));
+                        Some(tried)
+                    }
+                    Err(_) => {
+                        log::warn!(
+                            "login throttling: no runtime to record a verdict on; \
+                             the attempt stays in flight"
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        async move {
+            if let Some(tried) = settling {
+                // Dropped unsent: the first try is over, whatever it gave
+                // (the task logs failures).
+                let _ = tried.await;
+            }
+        }
     }
 }
 
 impl Drop for LoginAttempt {
-    /// No verdict (the database was unreachable, say): the attempt does not count.
+    /// No verdict (the database was unreachable, say): the attempt does not
+    /// count. In the database, that is recorded in the background.
     fn drop(&mut self) {
         if !self.settled {
-            let mut counts = self.throttle.counts();
-            counts.remove_pending(&self.account);
-            counts.per_account.refund(&self.account, self.at);
-            counts.per_address.refund(&self.account.0, self.at);
+            drop(self.settle(Verdict::Undecided));
         }
     }
 }
@@ -321,9 +627,17 @@ mod tests {
     use std::time::Duration;
 
     use chrono::{TimeDelta, Utc};
+    use futures_util::FutureExt;
 
     use super::*;
     use crate::clock::ManualClock;
+
+    /// A verdict on an attempt counted in memory, which needs no waiting.
+    fn settled(verdict: impl Future<Output = ()>) {
+        verdict
+            .now_or_never()
+            .expect("a verdict in memory is recorded at once");
+    }
 
     fn throttle(per_account: u32, per_address: u32) -> (Arc<LoginThrottle>, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock::new(Utc::now()));
@@ -340,7 +654,7 @@ mod tests {
     }
 
     fn fail(throttle: &Arc<LoginThrottle>, client: &str, account: &str) {
-        throttle.try_begin(ip(client), account).unwrap().failed();
+        settled(throttle.try_begin(ip(client), account).unwrap().failed());
     }
 
     fn retry_after(result: Result<LoginAttempt, Refusal>) -> u64 {
@@ -391,7 +705,7 @@ mod tests {
         let attempt = throttle
             .try_begin(ip("192.0.2.1"), "a@example.com")
             .unwrap();
-        attempt.succeeded();
+        settled(attempt.succeeded());
         fail(&throttle, "192.0.2.1", "a@example.com");
         fail(&throttle, "192.0.2.1", "a@example.com");
         // The address has three failures now (one before the success).
@@ -412,11 +726,11 @@ mod tests {
             throttle.try_begin(ip("192.0.2.1"), "a@example.com"),
             Err(Refusal::Pending)
         ));
-        in_flight.succeeded();
+        settled(in_flight.succeeded());
         let next = throttle
             .try_begin(ip("192.0.2.1"), "a@example.com")
             .unwrap();
-        next.failed();
+        settled(next.failed());
         assert!(matches!(
             throttle.try_begin(ip("192.0.2.1"), "a@example.com"),
             Err(Refusal::Throttled(AppError::TooManyRequests { .. }))
@@ -456,10 +770,12 @@ mod tests {
         let throttle = Arc::new(LoginThrottle::with_capacity(limits, clock.clone(), 100));
         for n in 0..1_000u32 {
             let client = IpAddr::from(n.to_be_bytes());
-            throttle
-                .try_begin(client, &format!("{n}@example.com"))
-                .unwrap()
-                .failed();
+            settled(
+                throttle
+                    .try_begin(client, &format!("{n}@example.com"))
+                    .unwrap()
+                    .failed(),
+            );
             clock.advance(TimeDelta::milliseconds(1));
         }
         let counts = throttle.counts();

@@ -4,6 +4,7 @@
 //! the `store` module runs them for the handlers.
 
 pub mod availability;
+pub mod login_failures;
 pub mod models;
 pub mod pool;
 pub mod posts;

@@ -224,7 +224,7 @@ async fn confirm_password(
     let attempt = throttle.begin(client_address(req), &account.email).await?;
     match hasher.verify(password, Some(stored_hash)).await? {
         Verdict::Matches { .. } => {
-            attempt.succeeded();
+            attempt.succeeded().await;
             Ok(())
         }
         verdict => {
@@ -234,7 +234,7 @@ async fn confirm_password(
                     account.id
                 );
             }
-            attempt.failed();
+            attempt.failed().await;
             Err(AppError::Forbidden("Invalid Credentials".into()))
         }
     }

@@ -337,13 +337,13 @@ pub async fn login(
     let user = || user_id.map_or_else(|| "?".to_owned(), |id| id.to_string());
     let rehashed = match hasher.verify(credentials.password, stored_hash).await? {
         Verdict::Matches { rehashed } => rehashed,
-        Verdict::Wrong => return Err(invalid_credentials(attempt)),
+        Verdict::Wrong => return Err(invalid_credentials(attempt).await),
         Verdict::Malformed => {
             log::warn!(
                 "user {}'s stored password hash is not one bcrypt can verify: login refused",
                 user()
             );
-            return Err(invalid_credentials(attempt));
+            return Err(invalid_credentials(attempt).await);
         }
         Verdict::TooCostly { cost } => {
             log::warn!(
@@ -352,10 +352,10 @@ pub async fn login(
                 user(),
                 hasher.cost()
             );
-            return Err(invalid_credentials(attempt));
+            return Err(invalid_credentials(attempt).await);
         }
     };
-    attempt.succeeded();
+    attempt.succeeded().await;
     let user_id =
         user_id.ok_or_else(|| AppError::Internal("verified a password without a user".into()))?;
     if let Some(hash) = rehashed {
@@ -375,8 +375,8 @@ pub async fn login(
 
 /// The one 403 of a failed login, whatever failed; the attempt counts as a
 /// failure for throttling.
-fn invalid_credentials(attempt: LoginAttempt) -> AppError {
-    attempt.failed();
+async fn invalid_credentials(attempt: LoginAttempt) -> AppError {
+    attempt.failed().await;
     AppError::Forbidden("Invalid Credentials".into())
 }
 

@@ -152,14 +152,18 @@ fn run_async(test: impl Future<Output = ()>) {
 }
 
 thread_local! {
-    /// Servers a finished test left, with their databases: stopped by the
-    /// harness after the test, so no database is dropped under a live pool.
-    static STOPPED_APPS: RefCell<Vec<(ServerHandle, TestDatabase)>> = const { RefCell::new(Vec::new()) };
+    /// Servers a finished test left, with the databases they created (an
+    /// app spawned beside another created none): stopped by the harness
+    /// after the test, so no database is dropped under a live pool.
+    static STOPPED_APPS: RefCell<Vec<(ServerHandle, Option<TestDatabase>)>> = const { RefCell::new(Vec::new()) };
 }
 
 async fn stop_servers_then_drop_databases() {
-    for (server, database) in STOPPED_APPS.take() {
+    let apps = STOPPED_APPS.take();
+    for (server, _) in &apps {
         server.stop(false).await;
+    }
+    for database in apps.into_iter().filter_map(|(_, database)| database) {
         database.wait_for_no_connections().await;
     }
 }
@@ -300,8 +304,12 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     client: awc::Client,
     server: ServerHandle,
-    /// Always `Some` until the app is dropped, when the harness takes it.
+    /// The database this app created: `Some` until the app is dropped,
+    /// when the harness takes it; `None` for an app spawned beside another.
     database: Option<TestDatabase>,
+    database_url: DatabaseUrl,
+    /// What the server reads: `clock`, or the wall clock.
+    server_clock: Arc<dyn Clock>,
 }
 
 impl TestApp {
@@ -328,15 +336,41 @@ impl TestApp {
         real_clock: bool,
     ) -> Self {
         let database = TestDatabase::create(&backend);
-        let mut settings = test_settings(database.url().clone());
-        adjust(&mut settings);
         let clock = Arc::new(ManualClock::new(Utc::now()));
         let server_clock: Arc<dyn Clock> = if real_clock {
             Arc::new(SystemClock)
         } else {
             clock.clone()
         };
-        let app = Application::build_with_clock(settings, server_clock)
+        let url = database.url().clone();
+        Self::start(url, Some(database), adjust, clock, server_clock).await
+    }
+
+    /// A second instance on this app's database and clock, with the test
+    /// settings changed by `adjust`: pass what this app got, as instances
+    /// behind one load balancer share their settings (the test key is
+    /// always the same).
+    pub async fn spawn_beside(&self, adjust: impl FnOnce(&mut Settings)) -> Self {
+        Self::start(
+            self.database_url.clone(),
+            None,
+            adjust,
+            self.clock.clone(),
+            self.server_clock.clone(),
+        )
+        .await
+    }
+
+    async fn start(
+        database_url: DatabaseUrl,
+        database: Option<TestDatabase>,
+        adjust: impl FnOnce(&mut Settings),
+        clock: Arc<ManualClock>,
+        server_clock: Arc<dyn Clock>,
+    ) -> Self {
+        let mut settings = test_settings(database_url.clone());
+        adjust(&mut settings);
+        let app = Application::build_with_clock(settings, server_clock.clone())
             .await
             .expect("the test app starts");
         let address = format!("http://127.0.0.1:{}", app.port());
@@ -356,14 +390,17 @@ impl TestApp {
             clock,
             client,
             server,
-            database: Some(database),
+            database,
+            database_url,
+            server_clock,
         }
     }
 
+    /// The database this app created (not one spawned beside another).
     pub fn database(&self) -> &TestDatabase {
         self.database
             .as_ref()
-            .expect("the database lives as long as the app")
+            .expect("the database lives as long as the app that created it")
     }
 
     pub fn advance_clock(&self, by: TimeDelta) {
@@ -373,7 +410,7 @@ impl TestApp {
     /// A direct connection to the test's database, for arranging what the
     /// API cannot (deleting a user, say).
     pub fn db(&self) -> DbConnection {
-        ConnectionManager::new(self.database().url().clone())
+        ConnectionManager::new(self.database_url.clone())
             .establish()
             .expect("connect to the test database")
     }
@@ -610,10 +647,9 @@ pub async fn alice_bob_and_her_post(
 impl Drop for TestApp {
     fn drop(&mut self) {
         // Stopping is awaited by the harness once the test is over (see
-        // `run_async`); the database must outlive the server's pool.
-        if let Some(database) = self.database.take() {
-            STOPPED_APPS.with_borrow_mut(|apps| apps.push((self.server.clone(), database)));
-        }
+        // `run_async`); the database must outlive every server's pool.
+        let database = self.database.take();
+        STOPPED_APPS.with_borrow_mut(|apps| apps.push((self.server.clone(), database)));
     }
 }
 

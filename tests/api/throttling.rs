@@ -1,16 +1,25 @@
 //! Failed-login throttling: per client address and account, per client
 //! address, 429 with `Retry-After`, a success resetting the count, and the
 //! client address taken from `X-Forwarded-For` only behind a trusted proxy.
+//! On PostgreSQL, instances on one database share the counts.
 
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use chrono::TimeDelta;
+use diesel::connection::SimpleConnection;
+use diesel::sql_types::BigInt;
+use diesel::{QueryableByName, RunQueryDsl};
 use futures_util::future::join_all;
-use postapi::config::TrustedProxies;
+use postapi::clock::Clock;
+use postapi::config::{DatabaseUrl, TrustedProxies};
+use postapi::db::login_failures;
 use serde_json::json;
 
-use crate::helpers::{Backend, PASSWORD, TestApp, TestResponse, Trial, backend_tests};
+use crate::helpers::{
+    Backend, PASSWORD, TestApp, TestResponse, Trial, backend_tests, postgres_tests,
+};
+use crate::proxy::{TcpProxy, postgres_address, through_port};
 
 const WRONG: &str = "wrong password!";
 
@@ -223,8 +232,147 @@ async fn a_throttled_login_costs_no_password_hash(backend: Backend) {
     );
 }
 
+fn per_account_limit_of_3(settings: &mut postapi::config::Settings) {
+    settings.login_limits.per_account = 3;
+}
+
+async fn two_instances_on_one_database_count_failures_against_one_limit(backend: Backend) {
+    let first = TestApp::spawn_with(backend, per_account_limit_of_3).await;
+    let second = first.spawn_beside(per_account_limit_of_3).await;
+    first.sign_up("alice@example.com").await;
+
+    assert_refused(&log_in(&first, "alice@example.com", WRONG).await);
+    assert_refused(&log_in(&second, "alice@example.com", WRONG).await);
+    assert_refused(&log_in(&first, "alice@example.com", WRONG).await);
+
+    // Three failures over two instances: the limit, on both.
+    assert_eq!(
+        assert_throttled(&log_in(&second, "alice@example.com", PASSWORD).await),
+        900
+    );
+    assert_eq!(
+        assert_throttled(&log_in(&first, "alice@example.com", WRONG).await),
+        900
+    );
+    first.advance_clock(TimeDelta::seconds(900));
+    assert_logged_in(&log_in(&second, "alice@example.com", PASSWORD).await);
+}
+
+async fn a_success_on_one_instance_clears_the_account_for_the_other(backend: Backend) {
+    let first = TestApp::spawn_with(backend, per_account_limit_of_3).await;
+    let second = first.spawn_beside(per_account_limit_of_3).await;
+    first.sign_up("alice@example.com").await;
+    for _ in 0..2 {
+        assert_refused(&log_in(&first, "alice@example.com", WRONG).await);
+    }
+
+    assert_logged_in(&log_in(&second, "alice@example.com", PASSWORD).await);
+
+    // Three more failures fit again: the two before the success are gone.
+    for _ in 0..3 {
+        assert_refused(&log_in(&first, "alice@example.com", WRONG).await);
+    }
+    assert_throttled(&log_in(&second, "alice@example.com", WRONG).await);
+}
+
+/// How many rows `login_failures` has.
+fn shared_rows(app: &TestApp) -> i64 {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        rows: i64,
+    }
+    let postapi::db::DbConnection::Postgres(mut pg) = app.db() else {
+        panic!("login_failures is PostgreSQL's");
+    };
+    diesel::sql_query("SELECT count(*) AS rows FROM login_failures")
+        .get_result::<Count>(&mut pg)
+        .expect("count login_failures")
+        .rows
+}
+
+async fn expired_counts_are_deleted_in_batches_and_a_clean_login_leaves_none(backend: Backend) {
+    let app = TestApp::spawn_with(backend, behind_local_proxy).await;
+    app.sign_up("alice@example.com").await;
+    assert_logged_in(&log_in_as(&app, "198.51.100.1", "alice@example.com", PASSWORD).await);
+    assert_eq!(shared_rows(&app), 0, "a first-time success leaves no row");
+    for n in 2..5 {
+        let client = format!("198.51.100.{n}");
+        assert_refused(&log_in_as(&app, &client, "alice@example.com", WRONG).await);
+    }
+    assert_eq!(shared_rows(&app), 3);
+    let delete_expired = |now, batch| {
+        let mut conn = app.db();
+        login_failures::delete_expired(&mut conn, now, batch).expect("delete expired rows")
+    };
+
+    assert_eq!(delete_expired(app.clock.now(), 2), 0, "nothing expired yet");
+    let window_later = app.clock.now() + TimeDelta::seconds(900);
+    assert_eq!(delete_expired(window_later, 2), 2);
+    assert_eq!(delete_expired(window_later, 2), 1);
+    assert_eq!(delete_expired(window_later, 2), 0);
+    assert_eq!(shared_rows(&app), 0);
+}
+
+async fn a_broken_shared_table_means_counting_in_memory_never_a_500(backend: Backend) {
+    let app = TestApp::spawn_with(backend, behind_local_proxy).await;
+    app.sign_up("alice@example.com").await;
+    app.db()
+        .batch_execute("DROP TABLE login_failures")
+        .expect("drop the shared counts");
+
+    for _ in 0..5 {
+        assert_refused(&log_in_as(&app, "198.51.100.7", "alice@example.com", WRONG).await);
+    }
+    assert_throttled(&log_in_as(&app, "198.51.100.7", "alice@example.com", PASSWORD).await);
+    assert_logged_in(&log_in_as(&app, "198.51.100.8", "alice@example.com", PASSWORD).await);
+}
+
+async fn a_login_while_the_database_is_away_gets_the_503_and_counts_nothing(backend: Backend) {
+    let Backend::Postgres(admin_url) = &backend else {
+        panic!("the proxy stands in front of PostgreSQL");
+    };
+    let mut proxy = TcpProxy::start(postgres_address(admin_url));
+    let port = proxy.port();
+    let app = TestApp::spawn_with(backend, |settings| {
+        if let DatabaseUrl::Postgres(url) = &settings.database_url {
+            settings.database_url = DatabaseUrl::Postgres(through_port(url, port));
+        }
+        settings.pool_timeout = Duration::from_secs(1);
+        settings.login_limits.per_account = 1;
+    })
+    .await;
+    app.sign_up("alice@example.com").await;
+
+    proxy.close();
+    for _ in 0..3 {
+        let response = log_in(&app, "alice@example.com", WRONG).await;
+        response.assert_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!("Service Unavailable: the database cannot be reached"),
+        );
+        assert_eq!(response.header("retry-after"), Some("1"));
+    }
+    proxy.reopen();
+
+    // The first answer other than the 503 is the one a first attempt gets.
+    let started = Instant::now();
+    let response = loop {
+        let response = log_in(&app, "alice@example.com", PASSWORD).await;
+        if response.status != StatusCode::SERVICE_UNAVAILABLE {
+            break response;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still 503 10 s after the database came back"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_logged_in(&response);
+}
+
 pub fn tests() -> Vec<Trial> {
-    backend_tests![
+    let mut trials = backend_tests![
         five_failures_on_an_account_get_429_with_retry_after_until_the_window_passes,
         a_successful_login_resets_the_count_for_that_account,
         other_accounts_and_other_addresses_are_not_throttled,
@@ -234,5 +382,13 @@ pub fn tests() -> Vec<Trial> {
         parallel_guesses_cannot_pass_the_limit_together,
         a_burst_of_right_logins_from_one_address_is_never_throttled,
         a_throttled_login_costs_no_password_hash,
-    ]
+    ];
+    trials.extend(postgres_tests![
+        two_instances_on_one_database_count_failures_against_one_limit,
+        a_success_on_one_instance_clears_the_account_for_the_other,
+        expired_counts_are_deleted_in_batches_and_a_clean_login_leaves_none,
+        a_broken_shared_table_means_counting_in_memory_never_a_500,
+        a_login_while_the_database_is_away_gets_the_503_and_counts_nothing,
+    ]);
+    trials
 }
