@@ -216,23 +216,100 @@ function decodeJwtPart(part) {
 }
 """
 
+HELPERS["jwtClaims"] = r"""
+// The claims of a JWT (its payload), unverified.
+function jwtClaims(token) {
+    return decodeJwtPart(String(token).split('.')[1]);
+}
+"""
+
 HELPERS["expectToken"] = r"""
+// A Token answer (of a login or a refresh) for the user whose id is in userIdVar.
 function expectToken(userIdVar) {
-    pm.test('body is a Token {access_token, token_type: "bearer"}', () => {
+    pm.test('body is a Token {access_token, token_type: "bearer", refresh_token, expires_in}', () => {
         const body = pm.response.json();
-        pm.expect(Object.keys(body).sort()).to.eql(['access_token', 'token_type']);
+        pm.expect(Object.keys(body).sort()).to.eql(['access_token', 'expires_in', 'refresh_token', 'token_type']);
         pm.expect(body.token_type).to.eql('bearer');
         pm.expect(body.access_token).to.match(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+        // Opaque, and long enough that guessing one is hopeless.
+        pm.expect(body.refresh_token, 'refresh_token').to.be.a('string').with.length.of.at.least(32);
+        pm.expect(body.refresh_token, 'refresh_token is not a JWT').to.not.include('.');
+        pm.expect(Number.isInteger(body.expires_in) && body.expires_in > 0, 'expires_in is a positive integer').to.be.true;
     });
-    pm.test('JWT: configured algorithm, integer user_id of the user, integer exp in the future', () => {
-        const parts = pm.response.json().access_token.split('.');
+    pm.test('JWT: configured algorithm, integer user_id of the user, exp in the future, exp - iat = expires_in, a session id', () => {
+        const body = pm.response.json();
+        const parts = body.access_token.split('.');
         const header = decodeJwtPart(parts[0]);
         const payload = decodeJwtPart(parts[1]);
         pm.expect(header.alg).to.eql(pm.variables.get('algorithm') || 'HS256');
         pm.expect(payload.user_id).to.eql(parseInt(pm.variables.get(userIdVar), 10));
         pm.expect(Number.isInteger(payload.exp), 'exp is an integer').to.be.true;
         pm.expect(payload.exp).to.be.above(Math.floor(Date.now() / 1000));
+        pm.expect(Number.isInteger(payload.iat), 'iat is an integer').to.be.true;
+        pm.expect(payload.exp - payload.iat, 'exp - iat').to.eql(body.expires_in);
+        pm.expect(Number.isInteger(payload.sid) && payload.sid > 0, 'sid is a positive integer').to.be.true;
     });
+}
+"""
+
+HELPERS["savePair"] = r"""
+// Keeps a Token answer as <prefix>_token, <prefix>_refresh_token and
+// <prefix>_sid (the session its access token names).
+function savePair(prefix) {
+    const body = bodyJson() || {};
+    if (!body.access_token || !body.refresh_token) return;
+    pm.environment.set(prefix + '_token', body.access_token);
+    pm.environment.set(prefix + '_refresh_token', body.refresh_token);
+    pm.environment.set(prefix + '_sid', jwtClaims(body.access_token).sid);
+}
+"""
+
+HELPERS["expectNoContent"] = r"""
+function expectNoContent() {
+    expectStatus(204);
+    pm.test('body is empty', () => pm.expect(pm.response.text()).to.eql(''));
+}
+"""
+
+HELPERS["expectMe"] = r"""
+// GET /users/me answered the user of <who>_id, <who>_email.
+function expectMe(who) {
+    expectStatus(200);
+    expectJson();
+    expectNoSecrets();
+    const user = bodyJson();
+    pm.test('body is a User {id, email, created_at}', () => checkUser(user));
+    pm.test('it is ' + who + ', with her email', () => {
+        pm.expect(user.id).to.eql(parseInt(pm.environment.get(who + '_id'), 10));
+        pm.expect(user.email).to.eql(pm.environment.get(who + '_email'));
+    });
+}
+"""
+
+HELPERS["checkSessions"] = r"""
+// A GET /sessions answer: an array of live sessions, exactly one of them
+// current, the one named by the request token's sid. Returns their ids.
+function checkSessions(body, token) {
+    pm.test('body is an array of sessions {id, created_at, last_used_at, expires_at, user_agent, client_addr, current}', () => {
+        pm.expect(body).to.be.an('array').that.is.not.empty;
+        const now = Date.now();
+        body.forEach((s) => {
+            pm.expect(Object.keys(s).sort(), 'session keys').to.eql(
+                ['client_addr', 'created_at', 'current', 'expires_at', 'id', 'last_used_at', 'user_agent']);
+            pm.expect(Number.isInteger(s.id) && s.id > 0, 'session.id is a positive integer').to.be.true;
+            for (const key of ['created_at', 'last_used_at', 'expires_at']) pm.expect(s[key], 'session.' + key).to.match(TS);
+            pm.expect(Date.parse(s.last_used_at), 'last_used_at >= created_at').to.be.at.least(Date.parse(s.created_at));
+            pm.expect(Date.parse(s.expires_at), 'expires_at is in the future').to.be.above(now);
+            pm.expect(s.user_agent === null || typeof s.user_agent === 'string', 'user_agent is a string or null').to.be.true;
+            pm.expect(s.client_addr === null || typeof s.client_addr === 'string', 'client_addr is a string or null').to.be.true;
+            pm.expect(s.current, 'session.current').to.be.a('boolean');
+        });
+    });
+    pm.test('exactly one session is current: the one the token names (sid)', () => {
+        const current = body.filter((s) => s.current).map((s) => s.id);
+        pm.expect(current).to.eql([jwtClaims(pm.environment.get(token)).sid]);
+    });
+    return Array.isArray(body) ? body.map((s) => s.id) : [];
 }
 """
 
@@ -243,7 +320,12 @@ DEPS = {
     "checkUserShownToOthers": ["postShape", "checkUser", "TS"],
     "checkPost": ["postShape", "checkUserShownToOthers", "TS"],
     "expectPost": ["postShape", "checkPost"],
+    "jwtClaims": ["decodeJwtPart"],
     "expectToken": ["decodeJwtPart"],
+    "savePair": ["bodyJson", "jwtClaims"],
+    "expectNoContent": ["expectStatus"],
+    "expectMe": ["expectStatus", "expectJson", "expectNoSecrets", "bodyJson", "checkUser"],
+    "checkSessions": ["TS", "jwtClaims"],
 }
 ORDER = list(HELPERS.keys())
 
@@ -278,6 +360,7 @@ pm.environment.set('alice_email', 'alice_' + suffix + '@example.com');
 pm.environment.set('bob_email', 'bob_' + suffix + '@example.com');
 // bob signs up with a mixed-case address; it must be stored lower-cased.
 pm.environment.set('bob_signup_email', 'Bob_' + suffix + '@Example.COM');
+pm.environment.set('carol_email', 'carol_' + suffix + '@example.com');
 """
 
 COLLECTION_PRE = r"""
@@ -488,20 +571,19 @@ expect422('path');
 """),
 ])
 
-login = folder("3. Login", "POST /login with the OAuth2 form and with JSON. Stores alice_token and bob_token.", [
+login = folder("3. Login", "POST /login with the OAuth2 form and with JSON. Stores alice's and bob's pairs "
+               "(alice_token, alice_refresh_token, alice_sid; bob_token).", [
     req("Log in alice with the OAuth2 form (200)", "POST", "/login", r"""
 expectStatus(200);
 expectJson();
 expectToken('alice_id');
-const token = (bodyJson() || {}).access_token;
-if (token) pm.environment.set('alice_token', token);
+savePair('alice');
 """, form=[("username", "{{alice_email}}"), ("password", "{{password}}")]),
     req("Log in bob with JSON {email, password}, email in another case (200)", "POST", "/login", r"""
 expectStatus(200);
 expectJson();
 expectToken('bob_id');
-const token = (bodyJson() || {}).access_token;
-if (token) pm.environment.set('bob_token', token);
+savePair('bob');
 """, json_body={"email": "{{bob_signup_email}}", "password": "{{password}}"}),
     req("Log in with a wrong password (403)", "POST", "/login", r"""
 expectStatus(403);
@@ -519,7 +601,215 @@ expect422('body', 'password');
 """, form=[("username", "{{alice_email}}")]),
 ])
 
-posts = folder("4. Posts", "Creating, listing, searching, reading and updating posts.", [
+sessions = folder(
+    "4. Sessions",
+    "Refresh tokens (rotation, reuse detection), GET /users/me, GET /sessions and POST /logout. "
+    "A reuse revokes alice's first session here; she logs in again, and the rest of the run "
+    "uses that session's alice_token.", [
+    req("GET /users/me answers alice, with her email (200)", "GET", "/users/me", r"""
+expectMe('alice');
+""", token="alice_token"),
+    req("GET /users/me without a token (401)", "GET", "/users/me", r"""
+expect401();
+"""),
+    req("Refresh alice's pair with JSON (200, a new pair in the same session)", "POST", "/login/refresh", r"""
+expectStatus(200);
+expectJson();
+expectToken('alice_id');
+const body = bodyJson() || {};
+pm.test('a new refresh token, not the one presented', () => {
+    pm.expect(body.refresh_token).to.be.a('string').and.not.eql(pm.environment.get('alice_refresh_token'));
+});
+pm.test('the new access token names the same session', () => {
+    pm.expect(jwtClaims(body.access_token).sid).to.eql(parseInt(pm.environment.get('alice_sid'), 10));
+});
+// The presented token is spent now; keep it to present it again below.
+if (body.refresh_token) pm.environment.set('alice_spent_refresh_token', pm.environment.get('alice_refresh_token'));
+savePair('alice');
+""", json_body={"refresh_token": "{{alice_refresh_token}}"}),
+    req("The new pair's access token works: GET /users/me (200)", "GET", "/users/me", r"""
+expectMe('alice');
+""", token="alice_token"),
+    req("GET /sessions lists alice's session, marked current (200)", "GET", "/sessions", r"""
+expectStatus(200);
+expectJson();
+const ids = checkSessions(bodyJson(), 'alice_token');
+pm.test('alice has exactly this one live session', () => {
+    pm.expect(ids).to.eql([parseInt(pm.environment.get('alice_sid'), 10)]);
+});
+""", token="alice_token"),
+    req("Present the spent refresh token again (401: a reuse, which revokes the session)", "POST", "/login/refresh",
+        r"""
+expect401();
+""", json_body={"refresh_token": "{{alice_spent_refresh_token}}"}),
+    req("The access token issued from the spent one is refused now (401)", "GET", "/users/me", r"""
+expect401();
+""", token="alice_token"),
+    req("The refresh token issued from the spent one is refused too (401)", "POST", "/login/refresh", r"""
+expect401();
+""", json_body={"refresh_token": "{{alice_refresh_token}}"}),
+    req("Refresh with an unknown refresh token (401)", "POST", "/login/refresh", r"""
+expect401();
+""", json_body={"refresh_token": "no-such-refresh-token-{{run_suffix}}"}),
+    req("Refresh without a refresh_token (422, body)", "POST", "/login/refresh", r"""
+expectJson();
+expect422('body', 'refresh_token');
+""", json_body={}),
+    req("Log alice in again (200, a new session)", "POST", "/login", r"""
+expectStatus(200);
+expectJson();
+expectToken('alice_id');
+pm.test('a new session, not the revoked one', () => {
+    const sid = jwtClaims((bodyJson() || {}).access_token).sid;
+    pm.expect(sid).to.not.eql(parseInt(pm.environment.get('alice_sid'), 10));
+});
+savePair('alice');
+""", form=[("username", "{{alice_email}}"), ("password", "{{password}}")]),
+    req("Refresh with the OAuth2 form, grant_type=refresh_token (200)", "POST", "/login/refresh", r"""
+expectStatus(200);
+expectJson();
+expectToken('alice_id');
+pm.test('the new access token names the same session', () => {
+    pm.expect(jwtClaims((bodyJson() || {}).access_token).sid).to.eql(parseInt(pm.environment.get('alice_sid'), 10));
+});
+savePair('alice');
+""", form=[("grant_type", "refresh_token"), ("refresh_token", "{{alice_refresh_token}}")]),
+    req("Log alice in a second time, JSON {username, password} (200, a second session)", "POST", "/login", r"""
+expectStatus(200);
+expectJson();
+expectToken('alice_id');
+savePair('alice_second');
+""", json_body={"username": "{{alice_email}}", "password": "{{password}}"}),
+    req("GET /sessions from the second session: both live sessions, the second current (200)", "GET", "/sessions",
+        r"""
+expectStatus(200);
+expectJson();
+const ids = checkSessions(bodyJson(), 'alice_second_token');
+pm.test('alice\'s two live sessions, and not the revoked one', () => {
+    const expected = [pm.environment.get('alice_sid'), pm.environment.get('alice_second_sid')].map((id) => parseInt(id, 10));
+    pm.expect(ids.slice().sort((a, b) => a - b)).to.eql(expected.sort((a, b) => a - b));
+});
+""", token="alice_second_token"),
+    req("Log out the second session (204, empty body)", "POST", "/logout", r"""
+expectNoContent();
+""", token="alice_second_token"),
+    req("The logged-out access token is refused (401)", "GET", "/users/me", r"""
+expect401();
+""", token="alice_second_token"),
+    req("The logged-out session's refresh token is refused (401)", "POST", "/login/refresh", r"""
+expect401();
+""", json_body={"refresh_token": "{{alice_second_refresh_token}}"}),
+    req("alice's other session goes on: GET /sessions lists it alone (200)", "GET", "/sessions", r"""
+expectStatus(200);
+expectJson();
+const ids = checkSessions(bodyJson(), 'alice_token');
+pm.test('only the session alice did not log out', () => {
+    pm.expect(ids).to.eql([parseInt(pm.environment.get('alice_sid'), 10)]);
+});
+""", token="alice_token"),
+])
+
+account = folder(
+    "5. Account",
+    "A third user, carol: ending one of her sessions, changing her password, logging out everywhere "
+    "and deleting her account.", [
+    req("Sign up carol (201)", "POST", "/users", r"""
+expectStatus(201);
+expectJson();
+const user = bodyJson();
+pm.test('body is a User {id, email, created_at}', () => checkUser(user));
+if (user && user.id) pm.environment.set('carol_id', user.id);
+""", json_body={"email": "{{carol_email}}", "password": "{{password}}"}),
+    req("Log in carol (200)", "POST", "/login", r"""
+expectStatus(200);
+expectJson();
+expectToken('carol_id');
+savePair('carol');
+""", form=[("username", "{{carol_email}}"), ("password", "{{password}}")]),
+    req("Log in carol again (200, a second session)", "POST", "/login", r"""
+expectStatus(200);
+expectJson();
+expectToken('carol_id');
+savePair('carol_second');
+""", form=[("username", "{{carol_email}}"), ("password", "{{password}}")]),
+    req("End carol's first session from her second: DELETE /sessions/{id} (204)", "DELETE", "/sessions/{{carol_sid}}",
+        r"""
+expectNoContent();
+""", token="carol_second_token"),
+    req("The ended session's access token is refused (401)", "GET", "/users/me", r"""
+expect401();
+""", token="carol_token"),
+    req("End it again (404)", "DELETE", "/sessions/{{carol_sid}}", r"""
+expectStatus(404);
+expectJson();
+expectDetail('session with id: ' + pm.environment.get('carol_sid') + ' was not found');
+""", token="carol_second_token"),
+    req("End one of alice's sessions as carol (404)", "DELETE", "/sessions/{{alice_sid}}", r"""
+expectStatus(404);
+expectJson();
+expectDetail('session with id: ' + pm.environment.get('alice_sid') + ' was not found');
+""", token="carol_second_token"),
+    req("Change the password with a wrong current one (403)", "PUT", "/users/me/password", r"""
+expectStatus(403);
+expectJson();
+expectDetail('Invalid Credentials');
+""", token="carol_second_token",
+        json_body={"current_password": "wrong-{{password}}", "new_password": "{{new_password}}"}),
+    req("Change the password to a 5-character one (422, body)", "PUT", "/users/me/password", r"""
+expectJson();
+expect422('body', 'new_password');
+""", token="carol_second_token", json_body={"current_password": "{{password}}", "new_password": "short"}),
+    req("Change carol's password (204)", "PUT", "/users/me/password", r"""
+expectNoContent();
+""", token="carol_second_token", json_body={"current_password": "{{password}}", "new_password": "{{new_password}}"}),
+    req("Her own session goes on after the change: GET /users/me (200)", "GET", "/users/me", r"""
+expectMe('carol');
+""", token="carol_second_token"),
+    req("Log in with the old password (403)", "POST", "/login", r"""
+expectStatus(403);
+expectJson();
+expectDetail('Invalid Credentials');
+""", form=[("username", "{{carol_email}}"), ("password", "{{password}}")]),
+    req("Log in with the new password (200)", "POST", "/login", r"""
+expectStatus(200);
+expectJson();
+expectToken('carol_id');
+savePair('carol');
+""", form=[("username", "{{carol_email}}"), ("password", "{{new_password}}")]),
+    req("Log out everywhere (204)", "POST", "/logout/all", r"""
+expectNoContent();
+""", token="carol_token"),
+    req("The token that logged out everywhere is refused (401)", "GET", "/users/me", r"""
+expect401();
+""", token="carol_token"),
+    req("Her other session's token is refused too (401)", "GET", "/users/me", r"""
+expect401();
+""", token="carol_second_token"),
+    req("Log in again after logging out everywhere (200)", "POST", "/login", r"""
+expectStatus(200);
+expectJson();
+expectToken('carol_id');
+savePair('carol');
+""", form=[("username", "{{carol_email}}"), ("password", "{{new_password}}")]),
+    req("Delete the account with a wrong password (403)", "DELETE", "/users/me", r"""
+expectStatus(403);
+expectJson();
+expectDetail('Invalid Credentials');
+""", token="carol_token", json_body={"password": "{{password}}"}),
+    req("Delete carol's account (204)", "DELETE", "/users/me", r"""
+expectNoContent();
+""", token="carol_token", json_body={"password": "{{new_password}}"}),
+    req("Her token is refused once the account is gone (401)", "GET", "/users/me", r"""
+expect401();
+""", token="carol_token"),
+    req("carol is gone: GET /users/{id} (404)", "GET", "/users/{{carol_id}}", r"""
+expectStatus(404);
+expectJson();
+expectDetail('User with id: ' + pm.environment.get('carol_id') + ' does not exist');
+"""),
+])
+
+posts = folder("6. Posts", "Creating, listing, searching, reading and updating posts.", [
     req("Create a post with published omitted (201, published = true)", "POST", "/posts", created_post_tests(
         "'Alice\\'s first post ' + pm.environment.get('run_suffix')", "Hello from alice", True, "alice",
         [("alice_post_id", "id"), ("alice_post_created_at", "created_at")]),
@@ -712,7 +1002,7 @@ expect422('query', 'skip');
 """, token="alice_token", query=[("skip", "-1")]),
 ])
 
-votes = folder("5. Votes", "POST /vote: bob votes on alice's first post, then takes the vote back.", [
+votes = folder("7. Votes", "POST /vote: bob votes on alice's first post, then takes the vote back.", [
     req("Vote (201, successfully added vote)", "POST", "/vote", r"""
 expectStatus(201);
 expectJson();
@@ -773,7 +1063,7 @@ expect401();
 """, raw_body='{\n    "post_id": {{alice_post_id}},\n    "dir": 1\n}'),
 ])
 
-cleanup = folder("6. Cleanup and errors", "Deletes what the run created, and checks the generic 404 and 405.", [
+cleanup = folder("8. Cleanup and errors", "Deletes what the run created, and checks the generic 404 and 405.", [
     req("Delete bob's post as alice (403)", "DELETE", "/posts/{{bob_post_id}}", r"""
 expectStatus(403);
 expectJson();
@@ -848,10 +1138,11 @@ collection = {
         ),
         "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json",
     },
-    "item": [public, users, login, posts, votes, cleanup],
+    "item": [public, users, login, sessions, account, posts, votes, cleanup],
     "event": [event("prerequest", COLLECTION_PRE)],
     "variable": [
         {"key": "password", "value": "correct-horse-battery", "type": "string"},
+        {"key": "new_password", "value": "battery-staple-horse", "type": "string"},
         {"key": "missing_id", "value": "999999", "type": "string"},
     ],
 }
@@ -862,9 +1153,13 @@ env_values = [
     ("algorithm", "HS256", "default"),
     ("post_shape", "flat", "default"),
 ]
-for k in ["run_suffix", "alice_email", "bob_email", "bob_signup_email", "alice_id", "alice_created_at", "bob_id",
-          "alice_token", "bob_token", "expired_token", "minted_token", "alice_post_id", "alice_post_created_at",
-          "alice_draft_id", "alice_draft_created_at", "bob_post_id", "percent_post_id", "page_ids"]:
+for k in ["run_suffix", "alice_email", "bob_email", "bob_signup_email", "carol_email", "alice_id", "alice_created_at",
+          "bob_id", "carol_id", "alice_token", "alice_refresh_token", "alice_sid", "alice_spent_refresh_token",
+          "alice_second_token", "alice_second_refresh_token", "alice_second_sid", "bob_token", "bob_refresh_token",
+          "bob_sid", "carol_token", "carol_refresh_token", "carol_sid", "carol_second_token",
+          "carol_second_refresh_token", "carol_second_sid", "expired_token", "minted_token", "alice_post_id",
+          "alice_post_created_at", "alice_draft_id", "alice_draft_created_at", "bob_post_id", "percent_post_id",
+          "page_ids"]:
     env_values.append((k, "", "default"))
 
 environment = {
