@@ -330,18 +330,28 @@ const CLEANUP_BATCH: u32 = 500;
 
 /// Deletes, in the background and in small batches so that no statement
 /// holds locks for long, the rows of sessions and of the shared login
-/// throttle that can no longer matter. Stops with the server's runtime.
+/// throttle that can no longer matter. Between rounds it holds the pool only
+/// weakly, so that it ends once the server has stopped and dropped its state
+/// (a pool kept alive would keep its connections open).
 fn spawn_cleanup(
-    pool: web::Data<DbPool>,
-    sessions: web::Data<SessionService>,
-    throttle: web::Data<LoginThrottle>,
+    pool: &web::Data<DbPool>,
+    sessions: &web::Data<SessionService>,
+    throttle: &web::Data<LoginThrottle>,
 ) {
+    let pool = Arc::downgrade(&pool.clone().into_inner());
+    let sessions = Arc::downgrade(&sessions.clone().into_inner());
+    let throttle = Arc::downgrade(&throttle.clone().into_inner());
     actix_web::rt::spawn(async move {
         // The first round a period after start-up, not at once.
         let first = actix_web::rt::time::Instant::now() + CLEANUP_EVERY;
         let mut every = actix_web::rt::time::interval_at(first, CLEANUP_EVERY);
         loop {
             every.tick().await;
+            let (Some(pool), Some(sessions), Some(throttle)) =
+                (pool.upgrade(), sessions.upgrade(), throttle.upgrade())
+            else {
+                return;
+            };
             // An outage is logged by the pool; the next round retries.
             match sessions.delete_finished(&pool, CLEANUP_BATCH.into()).await {
                 Ok(0) => {}
@@ -387,11 +397,7 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
         let state = AppState::build(&settings, clock).await?;
-        spawn_cleanup(
-            state.pool.clone(),
-            state.sessions.clone(),
-            state.throttle.clone(),
-        );
+        spawn_cleanup(&state.pool, &state.sessions, &state.throttle);
         let metrics = match settings.metrics_addr {
             None => None,
             Some(address) => {
