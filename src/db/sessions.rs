@@ -20,35 +20,47 @@ pub type CallerCheck<QS> = Box<dyn BoxableExpression<QS, MultiBackend, SqlType =
 /// only exists while its user does), or, for a token without a session, its
 /// user exists and it was issued after the account's cut-off. Added to a
 /// statement's own filter, it costs no statement of its own.
-pub fn caller_alive<QS>(caller: Caller) -> CallerCheck<QS>
-where
-    session_standing: BoxableExpression<QS, MultiBackend, SqlType = Bool> + 'static,
-    issued_after_cut_off: BoxableExpression<QS, MultiBackend, SqlType = Bool> + 'static,
-{
-    match caller.session_id {
-        Some(session_id) => Box::new(session_standing(session_id, caller.user_id)),
-        None => Box::new(issued_after_cut_off(caller.user_id, caller.issued_at)),
-    }
+///
+/// One expression for both kinds of token (a NULL session id matches no
+/// session, and the cut-off branch only counts without one): its type is
+/// static, so a statement carrying it is prepared once per connection and
+/// found again by type, its SQL never rebuilt.
+#[diesel::dsl::auto_type]
+pub fn caller_alive(caller: Caller) -> _ {
+    let session: session_standing = session_standing(caller.session_id, caller.user_id);
+    let unsessioned: unsessioned_after_cut_off = unsessioned_after_cut_off(caller);
+    session.or(unsessioned)
 }
 
-/// Session `session_id` of user `user_id` exists and is not revoked.
+/// Whether `caller`'s token is still good, in a statement of its own.
+pub fn is_alive(conn: &mut DbConnection, caller: Caller) -> QueryResult<bool> {
+    diesel::select(caller_alive(caller)).get_result(conn)
+}
+
+/// Session `session_id` (none: no session) of user `user_id` exists and is
+/// not revoked.
 #[diesel::dsl::auto_type]
-fn session_standing(session_id: i32, user_id: i32) -> _ {
+fn session_standing(session_id: Option<i32>, user_id: i32) -> _ {
     exists(
         sessions::table
-            .filter(sessions::id.eq(session_id))
+            .filter(sessions::id.nullable().eq(session_id))
             .filter(sessions::user_id.eq(user_id))
             .filter(sessions::revoked_at.is_null()),
     )
 }
 
-/// User `user_id` exists and refuses no token issued at `issued_at`.
+/// For a token without a session: user `user_id` exists and refuses no
+/// token issued when it was.
 #[diesel::dsl::auto_type]
-fn issued_after_cut_off(user_id: i32, issued_at: NaiveDateTime) -> _ {
-    let before_token: before_token = before_token(issued_at);
+fn unsessioned_after_cut_off(caller: Caller) -> _ {
+    let unsessioned: diesel::dsl::AsExprOf<bool, Bool> =
+        caller.session_id.is_none().into_sql::<Bool>();
+    let before_token: before_token = before_token(caller.issued_at);
+    let user_id: i32 = caller.user_id;
     exists(
         users::table
             .filter(users::id.eq(user_id))
+            .filter(unsessioned)
             .filter(before_token),
     )
 }
@@ -65,7 +77,7 @@ fn before_token(issued_at: NaiveDateTime) -> _ {
 /// cut-off from its own row.
 fn caller_alive_on_users(caller: Caller) -> CallerCheck<users::table> {
     match caller.session_id {
-        Some(session_id) => Box::new(session_standing(session_id, caller.user_id)),
+        Some(session_id) => Box::new(session_standing(Some(session_id), caller.user_id)),
         None => Box::new(before_token(caller.issued_at)),
     }
 }

@@ -129,34 +129,32 @@ where
 }
 
 /// Runs `query`, a read for `caller` that finds nothing unless their token
-/// is still good (it filters on [`db::sessions::caller_alive`]), so on
-/// PostgreSQL a read costs one round trip. Only an empty answer costs a
-/// second, to tell a refused caller (401) from an empty page or a missing
-/// post. Retried on another connection when the first proves dead.
-///
-/// SQLite checks the caller first, in a statement of its own: its planner
-/// evaluates the check once but does not stop the scan when it fails, so a
-/// revoked token's read would walk the whole posts index (241 ms at 100,000
-/// posts) instead of none of it. In process, a statement more costs no round
-/// trip. (PostgreSQL makes the check a one-time filter: a refused caller's
-/// read reads no row.)
+/// is still good (it carries [`db::sessions::caller_alive`]), so a read costs
+/// one statement. Only an empty answer costs a second, to tell a refused
+/// caller (401) from an empty page or a missing post. Retried on another
+/// connection when the first proves dead.
 pub async fn read_as<T, F>(pool: &DbPool, caller: Caller, query: F) -> Result<T, AppError>
 where
     F: Fn(&mut DbConnection, Caller) -> QueryResult<T> + Send + 'static,
     T: Rows + Send + 'static,
 {
     run_retrying(pool, move |conn| {
-        let checked_first = matches!(conn, DbConnection::Sqlite(_));
-        if checked_first {
-            require_account(conn, caller)?;
-        }
         let rows = query(conn, caller)?;
-        if rows.is_empty() && !checked_first {
-            require_account(conn, caller)?;
+        if rows.is_empty() {
+            require_alive(conn, caller)?;
         }
         Ok(rows)
     })
     .await
+}
+
+/// 401 unless the caller's token is still good.
+fn require_alive(conn: &mut DbConnection, caller: Caller) -> Result<(), AppError> {
+    if db::sessions::is_alive(conn, caller)? {
+        Ok(())
+    } else {
+        Err(caller_refused(caller))
+    }
 }
 
 /// The caller's account, or 401 if it is gone or their token no longer good.

@@ -6,7 +6,7 @@
 use actix_web::http::StatusCode;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
 use diesel_migrations::{FileBasedMigrations, MigrationHarness};
 use postapi::db::DbConnection;
 use postapi::db::pool::{ConnectionManager, run_migrations};
@@ -57,10 +57,12 @@ struct SqlitePlanLine {
     detail: String,
 }
 
-/// A bind value as Diesel's debug output shows it: a string or a number.
+/// A bind value as Diesel's debug output shows it.
 enum Bind {
     Text(String),
     Number(i64),
+    Bool(bool),
+    Null,
 }
 
 /// Splits `SQL -- binds: [1, "text", ...]` (test-made values only: no
@@ -79,10 +81,29 @@ fn statement_and_binds(printed: &str) -> (String, Vec<Bind>) {
                     .replace("\\\\", "\\")
                     .replace("\\\"", "\""),
             ),
-            None => Bind::Number(item.parse().expect("a number bind")),
+            None => parse_bare_bind(item),
         })
         .collect();
     (sql.to_owned(), binds)
+}
+
+/// A bind printed without quotes: a number, `Some(n)`, `None`, a boolean,
+/// or a timestamp (`2026-12-03T14:51:58`, passed on as text).
+fn parse_bare_bind(item: &str) -> Bind {
+    let item = item
+        .strip_prefix("Some(")
+        .and_then(|inner| inner.strip_suffix(')'))
+        .unwrap_or(item);
+    match item {
+        "None" => Bind::Null,
+        "true" => Bind::Bool(true),
+        "false" => Bind::Bool(false),
+        _ => match item.parse() {
+            Ok(n) => Bind::Number(n),
+            Err(_) if item.contains('T') => Bind::Text(item.replace('T', " ")),
+            Err(error) => panic!("a bind {item:?}: {error}"),
+        },
+    }
 }
 
 /// `binds` as the arguments of an `EXECUTE`: `'text', 1`.
@@ -92,6 +113,8 @@ fn sql_arguments(binds: &[Bind]) -> String {
         .map(|bind| match bind {
             Bind::Text(text) => format!("'{text}'"),
             Bind::Number(n) => n.to_string(),
+            Bind::Bool(b) => b.to_string(),
+            Bind::Null => "NULL".to_owned(),
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -125,6 +148,8 @@ fn plan(conn: &mut DbConnection, printed: &str) -> String {
                 query = match bind {
                     Bind::Text(text) => query.bind::<Text, _>(text),
                     Bind::Number(n) => query.bind::<BigInt, _>(n),
+                    Bind::Bool(b) => query.bind::<Bool, _>(b),
+                    Bind::Null => query.bind::<Nullable<Integer>, _>(None::<i32>),
                 };
             }
             let lines: Vec<SqlitePlanLine> = query
