@@ -11,7 +11,7 @@ use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Timestamp}
 use super::DbConnection;
 use super::models::{Caller, NewPost, Post, PostChanges, PostWithVotes, User};
 use super::pool::{MultiBackend, lower};
-use super::sessions::caller_alive;
+use super::sessions::with_caller_check;
 use crate::schema::{posts, users};
 
 // The owner is a correlated subquery rather than a join: with `posts` alone
@@ -51,8 +51,23 @@ fn posts_with_votes() -> _ {
 /// Searches shorter than this (in characters) have no trigram to look up.
 const MIN_INDEXED_SEARCH_CHARS: usize = 3;
 
+/// Every post, newest first: the order of `posts_created_at_id_idx`.
+#[diesel::dsl::auto_type]
+fn newest_first() -> _ {
+    posts_with_votes().order_by((posts::created_at.desc(), posts::id.desc()))
+}
+
+type NewestFirstBoxed<'a> = diesel::dsl::IntoBoxed<'a, newest_first, MultiBackend>;
+
 /// One page of posts, newest first; `search` is a literal, case-insensitive
 /// substring of the title. Empty unless `caller`'s token is still good.
+///
+/// PostgreSQL makes the caller check in WHERE a one-time filter: a refused
+/// caller's read reads no row. SQLite evaluates it once too, but then walks
+/// the whole index finding every row filtered out (241 ms at 100,000 posts),
+/// so there the check goes in the LIMIT instead ([`CallerGatedPage`]).
+/// Queries without a search keep a static type: Diesel finds their prepared
+/// statement by type, without writing their SQL again.
 pub fn list(
     conn: &mut DbConnection,
     caller: Caller,
@@ -60,55 +75,66 @@ pub fn list(
     skip: i64,
     search: Option<&str>,
 ) -> QueryResult<Vec<PostWithVotes>> {
-    let on_sqlite = matches!(conn, DbConnection::Sqlite(_));
-    let mut query = posts_with_votes()
-        .order_by((posts::created_at.desc(), posts::id.desc()))
-        .into_boxed();
-    // PostgreSQL makes the caller check in WHERE a one-time filter: a refused
-    // caller's read reads no row. SQLite evaluates it once too, but then
-    // walks the whole index finding every row filtered out (241 ms at 100,000
-    // posts); its check goes in the LIMIT instead, see `CallerGatedPage`.
-    if !on_sqlite {
-        query = query.filter(caller_alive(caller));
-    }
     let search = search.filter(|s| !s.is_empty());
-    if let Some(search) = search {
-        // The exact test, both sides folded by the same lower(); escaping
-        // survives it. On PostgreSQL the trigram index on lower(title) serves
-        // this LIKE itself.
-        let pattern = format!("%{}%", escape_like(search));
-        query = query.filter(lower(posts::title).like(lower(pattern)).escape('\\'));
-        // SQLite's index is the FTS5 table: it narrows the candidates, the
-        // LIKE above keeps the answer exact.
-        if on_sqlite && search.chars().count() >= MIN_INDEXED_SEARCH_CHARS {
-            query = query.filter(
-                sql::<Bool>(
-                    "posts.id IN (SELECT rowid FROM posts_search WHERE posts_search MATCH ",
-                )
+    if let DbConnection::Sqlite(_) = conn {
+        return with_caller_check!(caller, |alive| match search {
+            None => CallerGatedPage {
+                query: newest_first(),
+                caller: alive,
+                limit,
+                skip,
+            }
+            .load(conn),
+            Some(search) => CallerGatedPage {
+                query: titled(newest_first().into_boxed(), search, true),
+                caller: alive,
+                limit,
+                skip,
+            }
+            .load(conn),
+        });
+    }
+    with_caller_check!(caller, |alive| {
+        let checked = newest_first().filter(alive);
+        match search {
+            None if skip == 0 => WithLiteralLimit {
+                query: checked,
+                limit,
+            }
+            .load(conn),
+            None => checked.limit(limit).offset(skip).load(conn),
+            Some(search) => titled(checked.into_boxed(), search, false)
+                .limit(limit)
+                .offset(skip)
+                .load(conn),
+        }
+    })
+}
+
+/// `query` narrowed to the posts whose title contains `search`.
+fn titled<'a>(query: NewestFirstBoxed<'a>, search: &str, on_sqlite: bool) -> NewestFirstBoxed<'a> {
+    // The exact test, both sides folded by the same lower(); escaping
+    // survives it. On PostgreSQL the trigram index on lower(title) serves
+    // this LIKE itself.
+    let pattern = format!("%{}%", escape_like(search));
+    let query = query.filter(lower(posts::title).like(lower(pattern)).escape('\\'));
+    // SQLite's index is the FTS5 table: it narrows the candidates, the LIKE
+    // above keeps the answer exact.
+    if on_sqlite && search.chars().count() >= MIN_INDEXED_SEARCH_CHARS {
+        return query.filter(
+            sql::<Bool>("posts.id IN (SELECT rowid FROM posts_search WHERE posts_search MATCH ")
                 .bind::<Text, _>(fts_phrase(search))
                 .sql(")"),
-            );
-        }
+        );
     }
-    if on_sqlite {
-        return CallerGatedPage {
-            query,
-            caller: caller_alive(caller),
-            limit,
-            skip,
-        }
-        .load(conn);
-    }
-    if search.is_none() && skip == 0 {
-        return WithLiteralLimit { query, limit }.load(conn);
-    }
-    query.limit(limit).offset(skip).load(conn)
+    query
 }
 
 /// `query` paged by `LIMIT CASE WHEN <caller check> THEN limit ELSE 0 END
 /// OFFSET skip`, for SQLite: it computes the LIMIT once, before the scan,
 /// and a LIMIT of 0 skips the scan, so a refused caller's read reads no row
 /// and a good caller's pays the check once.
+#[derive(QueryId)]
 struct CallerGatedPage<Q, C> {
     query: Q,
     caller: C,
@@ -118,11 +144,6 @@ struct CallerGatedPage<Q, C> {
 
 impl<Q: Query, C> Query for CallerGatedPage<Q, C> {
     type SqlType = Q::SqlType;
-}
-
-impl<Q, C> QueryId for CallerGatedPage<Q, C> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
 }
 
 impl<Q, C, DB> QueryFragment<DB> for CallerGatedPage<Q, C>
@@ -200,11 +221,11 @@ pub fn find_with_votes(
     id: i32,
     caller: Caller,
 ) -> QueryResult<Option<PostWithVotes>> {
-    posts_with_votes()
+    with_caller_check!(caller, |alive| posts_with_votes()
         .filter(posts::id.eq(id))
-        .filter(caller_alive(caller))
+        .filter(alive)
         .first(conn)
-        .optional()
+        .optional())
 }
 
 pub fn exists(conn: &mut DbConnection, id: i32) -> QueryResult<bool> {
@@ -353,7 +374,7 @@ impl InsertedPost {
 
 /// Diesel's DSL has no CTE: the statement is written out, its values bound
 /// as one array per column. Each row's author is checked as
-/// [`caller_alive`] checks a caller.
+/// [`with_caller_check`] checks a caller.
 fn insert_returning_owners(
     pg: &mut diesel::PgConnection,
     new_posts: &[NewPost<'_>],

@@ -16,52 +16,69 @@ use crate::schema::{refresh_tokens, sessions, users};
 /// A condition on no column of the query it filters.
 pub type CallerCheck<QS> = Box<dyn BoxableExpression<QS, MultiBackend, SqlType = Bool>>;
 
-/// True while `caller`'s token is good: its session not revoked (a session
-/// only exists while its user does), or, for a token without a session, its
-/// user exists and it was issued after the account's cut-off. Added to a
-/// statement's own filter, it costs no statement of its own.
+/// Evaluates `$body` with `$check` bound to a condition, on no column of the
+/// statement it filters, that is true while `$caller`'s token is good: its
+/// session not revoked (a session only exists while its user does), or, for
+/// a token without a session, its user there and the token issued after the
+/// account's cut-off. Added to a statement's own filter, it costs no
+/// statement of its own.
 ///
-/// One expression for both kinds of token (a NULL session id matches no
-/// session, and the cut-off branch only counts without one): its type is
-/// static, so a statement carrying it is prepared once per connection and
-/// found again by type, its SQL never rebuilt.
-#[diesel::dsl::auto_type]
-pub fn caller_alive(caller: Caller) -> _ {
-    let session: session_standing = session_standing(caller.session_id, caller.user_id);
-    let unsessioned: unsessioned_after_cut_off = unsessioned_after_cut_off(caller);
-    session.or(unsessioned)
+/// Each kind of token gets a condition of its own static type, so a
+/// statement carrying it is prepared once per connection and found again by
+/// type, and binds only what that kind needs; `$body` is compiled once for
+/// each.
+macro_rules! with_caller_check {
+    ($caller:expr, |$check:ident| $body:expr) => {
+        match $caller {
+            $crate::db::models::Caller {
+                user_id,
+                session_id: Some(session_id),
+                ..
+            } => {
+                let $check = $crate::db::sessions::session_standing(session_id, user_id);
+                $body
+            }
+            $crate::db::models::Caller {
+                user_id,
+                session_id: None,
+                issued_at,
+            } => {
+                let $check = $crate::db::sessions::issued_after_cut_off(user_id, issued_at);
+                $body
+            }
+        }
+    };
 }
+pub(crate) use with_caller_check;
 
 /// Whether `caller`'s token is still good, in a statement of its own.
 pub fn is_alive(conn: &mut DbConnection, caller: Caller) -> QueryResult<bool> {
-    diesel::select(caller_alive(caller)).get_result(conn)
+    with_caller_check!(caller, |alive| diesel::select(alive).get_result(conn))
 }
 
-/// Session `session_id` (none: no session) of user `user_id` exists and is
-/// not revoked.
+/// Session `session_id` of user `user_id` exists and is not revoked. (Each
+/// `EXISTS` here selects one column: under a MultiConnection every execution
+/// writes the statement's SQL out once more, so its length costs every read.)
 #[diesel::dsl::auto_type]
-fn session_standing(session_id: Option<i32>, user_id: i32) -> _ {
+pub(crate) fn session_standing(session_id: i32, user_id: i32) -> _ {
     exists(
         sessions::table
-            .filter(sessions::id.nullable().eq(session_id))
+            .filter(sessions::id.eq(session_id))
             .filter(sessions::user_id.eq(user_id))
-            .filter(sessions::revoked_at.is_null()),
+            .filter(sessions::revoked_at.is_null())
+            .select(sessions::id),
     )
 }
 
-/// For a token without a session: user `user_id` exists and refuses no
-/// token issued when it was.
+/// User `user_id` exists and refuses no token issued at `issued_at`.
 #[diesel::dsl::auto_type]
-fn unsessioned_after_cut_off(caller: Caller) -> _ {
-    let unsessioned: diesel::dsl::AsExprOf<bool, Bool> =
-        caller.session_id.is_none().into_sql::<Bool>();
-    let before_token: before_token = before_token(caller.issued_at);
-    let user_id: i32 = caller.user_id;
+pub(crate) fn issued_after_cut_off(user_id: i32, issued_at: NaiveDateTime) -> _ {
+    let before_token: before_token = before_token(issued_at);
     exists(
         users::table
             .filter(users::id.eq(user_id))
-            .filter(unsessioned)
-            .filter(before_token),
+            .filter(before_token)
+            .select(users::id),
     )
 }
 
@@ -73,11 +90,11 @@ fn before_token(issued_at: NaiveDateTime) -> _ {
         .or(users::tokens_valid_after.assume_not_null().lt(issued_at))
 }
 
-/// [`caller_alive`] for a statement on `users` itself, which reads the
-/// cut-off from its own row.
+/// [`with_caller_check`]'s condition for a statement on `users` itself,
+/// which reads the cut-off from its own row.
 fn caller_alive_on_users(caller: Caller) -> CallerCheck<users::table> {
     match caller.session_id {
-        Some(session_id) => Box::new(session_standing(Some(session_id), caller.user_id)),
+        Some(session_id) => Box::new(session_standing(session_id, caller.user_id)),
         None => Box::new(before_token(caller.issued_at)),
     }
 }

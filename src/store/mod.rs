@@ -129,7 +129,7 @@ where
 }
 
 /// Runs `query`, a read for `caller` that finds nothing unless their token
-/// is still good (it carries [`db::sessions::caller_alive`]), so a read costs
+/// is still good (it carries `db::sessions::with_caller_check`), so a read costs
 /// one statement. Only an empty answer costs a second, to tell a refused
 /// caller (401) from an empty page or a missing post. Retried on another
 /// connection when the first proves dead.

@@ -221,7 +221,10 @@ async fn a_revoked_tokens_list_is_gated_before_any_post_is_read(backend: Backend
     // PostgreSQL makes the check in WHERE a one-time filter. SQLite would
     // walk every post testing it, so there the check sets the LIMIT, which
     // it computes before the scan; a LIMIT of 0 skips the scan.
-    let gated = last_statement_containing(&app, &["FROM", "LIMIT CASE WHEN (EXISTS", "sessions"]);
+    let gated = last_statement_containing(
+        &app,
+        &["FROM", "LIMIT CASE WHEN EXISTS (SELECT", "sessions"],
+    );
     assert_eq!(gated.is_some(), on_sqlite, "{gated:?}");
 }
 
