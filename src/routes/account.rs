@@ -10,15 +10,15 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa::openapi::schema::Object;
 
-use crate::auth::password::{MAX_PASSWORD_BYTES, Verdict};
+use crate::auth::password::Verdict;
 use crate::auth::{CurrentUser, LoginThrottle, PasswordHasher, SessionService};
 use crate::client_addr::client_address;
 use crate::db::models::{Caller, User};
 use crate::db::{self, DbPool};
-use crate::error::{AppError, FieldError};
+use crate::error::AppError;
 use crate::extract::ValidJson;
 use crate::routes::schemas::{self, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable};
-use crate::routes::users::{EXAMPLE_PASSWORD, MIN_PASSWORD_CHARS, UserOut, password_schema};
+use crate::routes::users::{EXAMPLE_PASSWORD, UserOut, new_password, password_schema};
 use crate::routes::{ErrorBody, ValidationErrorBody};
 use crate::store;
 use crate::validation::{BodyFields, FromJsonBody, from_json_fields};
@@ -45,24 +45,6 @@ fn current_password_schema() -> Object {
         .description(Some("The account's password now."))
         .examples([EXAMPLE_PASSWORD])
         .build()
-}
-
-/// A password to be set, checked as a sign-up's: at least
-/// [`MIN_PASSWORD_CHARS`] characters, at most [`MAX_PASSWORD_BYTES`] bytes.
-pub fn new_password(fields: &mut BodyFields<'_>, name: &str) -> Option<SecretString> {
-    let password = fields.string(name)?;
-    let loc = ["body", name];
-    if password.chars().count() < MIN_PASSWORD_CHARS {
-        fields.reject(FieldError::too_short(
-            &loc,
-            MIN_PASSWORD_CHARS,
-            "characters",
-        ))
-    } else if password.len() > MAX_PASSWORD_BYTES {
-        fields.reject(FieldError::too_long(&loc, MAX_PASSWORD_BYTES, "bytes"))
-    } else {
-        Some(SecretString::from(password))
-    }
 }
 
 /// Reads a body holding passwords, then wipes their text in the parsed body,

@@ -145,21 +145,7 @@ impl FromJsonBody for UserCreate {
                     "value_error.email",
                 )),
             });
-        let password = fields.string("password").and_then(|password| {
-            let loc = ["body", "password"];
-            if password.chars().count() < MIN_PASSWORD_CHARS {
-                fields.reject(FieldError::too_short(
-                    &loc,
-                    MIN_PASSWORD_CHARS,
-                    "characters",
-                ))
-            } else if password.len() > MAX_PASSWORD_BYTES {
-                fields.reject(FieldError::too_long(&loc, MAX_PASSWORD_BYTES, "bytes"))
-            } else {
-                // A copy of exactly its length; `from_json` wipes the body's.
-                Some(SecretString::from(password))
-            }
-        });
+        let password = new_password(fields, "password");
         Some(Self {
             email: email?,
             password: password?,
@@ -265,6 +251,25 @@ pub async fn get_user(
         PostShape::Flat => HttpResponse::Ok().json(PublicUser::from(user)),
         PostShape::Course => HttpResponse::Ok().json(UserOut::from(user)),
     })
+}
+
+/// A password to be set, a sign-up's or a new one: at least
+/// [`MIN_PASSWORD_CHARS`] characters, at most [`MAX_PASSWORD_BYTES`] bytes.
+pub fn new_password(fields: &mut BodyFields<'_>, name: &str) -> Option<SecretString> {
+    let password = fields.string(name)?;
+    let loc = ["body", name];
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        fields.reject(FieldError::too_short(
+            &loc,
+            MIN_PASSWORD_CHARS,
+            "characters",
+        ))
+    } else if password.len() > MAX_PASSWORD_BYTES {
+        fields.reject(FieldError::too_long(&loc, MAX_PASSWORD_BYTES, "bytes"))
+    } else {
+        // A copy of exactly its length; `from_json` wipes the body's.
+        Some(SecretString::from(password))
+    }
 }
 
 #[cfg(test)]
